@@ -1,0 +1,37 @@
+// Which architecture module a target gets. Shared by this crate's build.rs and by any crate that
+// vendors `arch/` and `src/raw/` (its build script does `include!("…/arch/select.rs")` and calls
+// `linux_aio_emit_cfg()`). Plain std, no dependencies.
+
+/// The `linux_aio_arch` value for the target cargo is building: one of the four architecture
+/// modules, or `"enosys"` for every other target (other architectures, 32-bit ABIs such as x32,
+/// big-endian variants, non-Linux systems, bare metal). Setting the environment variable
+/// `LINUX_AIO_FORCE_ENOSYS` at build time selects `"enosys"` on any target.
+pub fn linux_aio_select_arch() -> &'static str {
+    let var = |key: &str| std::env::var(key).unwrap_or_default();
+    if std::env::var_os("LINUX_AIO_FORCE_ENOSYS").is_some_and(|v| !v.is_empty() && v != "0") {
+        return "enosys";
+    }
+    let os = var("CARGO_CFG_TARGET_OS");
+    let arch = var("CARGO_CFG_TARGET_ARCH");
+    let endian = var("CARGO_CFG_TARGET_ENDIAN");
+    let width = var("CARGO_CFG_TARGET_POINTER_WIDTH");
+    match (os.as_str(), arch.as_str(), endian.as_str(), width.as_str()) {
+        ("linux", "x86_64", "little", "64") => "x86_64",
+        ("linux", "aarch64", "little", "64") => "aarch64",
+        ("linux", "riscv64", "little", "64") => "riscv64",
+        // Little-endian only: ppc64 (big-endian) shares target_arch = "powerpc64" but has the
+        // other iocb field order, and no module of its own yet.
+        ("linux", "powerpc64", "little", "64") => "powerpc64le",
+        _ => "enosys",
+    }
+}
+
+/// Prints the cargo directives: the selected `linux_aio_arch` cfg and its declaration.
+pub fn linux_aio_emit_cfg() {
+    println!(
+        "cargo::rustc-check-cfg=cfg(linux_aio_arch, \
+         values(\"x86_64\", \"aarch64\", \"riscv64\", \"powerpc64le\", \"enosys\"))"
+    );
+    println!("cargo::rustc-cfg=linux_aio_arch=\"{}\"", linux_aio_select_arch());
+    println!("cargo::rerun-if-env-changed=LINUX_AIO_FORCE_ENOSYS");
+}

@@ -1,0 +1,118 @@
+//! The kernel interface, as the kernel spells it.
+//!
+//! Each function issues one system call through the architecture's inline-asm entry and returns
+//! the kernel's value unchanged: a count or 0 on success, a negated errno (`-4095..=-1`) on
+//! failure, as libaio returns it. On targets without an architecture module every function
+//! returns `-ENOSYS` without entering the kernel.
+//!
+//! This module and `arch/` have no dependencies at all (not even on the rest of this crate), so
+//! another syscall crate can vendor them; see the README's "Vendoring the raw layer".
+
+#[path = "../../arch/mod.rs"]
+mod arch;
+
+use core::ffi::{c_long, c_uint};
+
+pub use arch::*;
+
+/// True if `ret`, a value returned by a function of this module, is a negated errno.
+#[inline]
+pub const fn is_error(ret: c_long) -> bool {
+    ret >= -4095 && ret < 0
+}
+
+/// `io_setup(2)`: creates a context able to hold `nr_events` in-flight requests and stores its id
+/// in `*ctxp`, which must be 0 on entry. Returns 0 or a negated errno (`EINVAL`, `EAGAIN` past
+/// `fs.aio-max-nr`, `EFAULT`, `ENOMEM`, `ENOSYS`).
+///
+/// # Safety
+/// `ctxp` must be valid for reads and writes of an `aio_context_t`.
+#[inline]
+pub unsafe fn io_setup(nr_events: c_uint, ctxp: *mut aio_context_t) -> c_long {
+    syscall2(__NR_io_setup, nr_events as usize, ctxp as usize)
+}
+
+/// `io_destroy(2)`: waits for every request in flight on `ctx`, then destroys it and unmaps its
+/// ring. Returns 0 or a negated errno (`EINVAL` for an unknown context).
+///
+/// # Safety
+/// No thread may use `ctx`, or its ring, once this is called.
+#[inline]
+pub unsafe fn io_destroy(ctx: aio_context_t) -> c_long {
+    syscall1(__NR_io_destroy, ctx as usize)
+}
+
+/// `io_submit(2)`: queues the `nr` requests pointed to by `iocbpp[0..nr]`. Returns how many were
+/// accepted (stopping at the first failure), or a negated errno if the first one failed.
+///
+/// # Safety
+/// `iocbpp` must point to `nr` valid pointers to valid `iocb`s. The kernel copies the `iocb`s
+/// (and iovec arrays) during the call, but every data buffer they name must stay valid, and not
+/// be otherwise accessed, until the request's completion event has been reaped.
+#[inline]
+pub unsafe fn io_submit(ctx: aio_context_t, nr: c_long, iocbpp: *mut *mut iocb) -> c_long {
+    syscall3(__NR_io_submit, ctx as usize, nr as usize, iocbpp as usize)
+}
+
+/// `io_cancel(2)`: asks the kernel to cancel the request submitted from `iocb`.
+///
+/// Since Linux 3.12 success is `-EINPROGRESS`: the request's event arrives through the ring
+/// later and `result` is not written. Older kernels returned 0 and wrote the event to `*result`.
+/// Requests that cannot be cancelled (file I/O), or have already completed, give `-EINVAL`.
+///
+/// # Safety
+/// `iocb` must be readable (the kernel reads its `aio_key`); `result` must be writable.
+#[inline]
+pub unsafe fn io_cancel(ctx: aio_context_t, iocb: *mut iocb, result: *mut io_event) -> c_long {
+    syscall3(__NR_io_cancel, ctx as usize, iocb as usize, result as usize)
+}
+
+/// `io_getevents(2)`: waits until at least `min_nr` events are available (or `timeout`, relative,
+/// expires; null waits forever), then stores up to `nr` events at `events`. Returns the number
+/// stored or a negated errno (`EINVAL`, `EINTR`, `EFAULT`).
+///
+/// # Safety
+/// `events` must be writable for `nr` events; `timeout` must be null or readable.
+#[inline]
+pub unsafe fn io_getevents(
+    ctx: aio_context_t,
+    min_nr: c_long,
+    nr: c_long,
+    events: *mut io_event,
+    timeout: *mut __kernel_timespec,
+) -> c_long {
+    syscall5(
+        __NR_io_getevents,
+        ctx as usize,
+        min_nr as usize,
+        nr as usize,
+        events as usize,
+        timeout as usize,
+    )
+}
+
+/// `io_pgetevents(2)` (Linux 4.18): as [`io_getevents`], with the signal mask in `*usig` installed
+/// atomically for the duration of the wait. `usig` may be null (no mask change).
+///
+/// # Safety
+/// As [`io_getevents`]; `usig` must be null or readable, and its `sigmask` null or readable for
+/// `sigsetsize` bytes.
+#[inline]
+pub unsafe fn io_pgetevents(
+    ctx: aio_context_t,
+    min_nr: c_long,
+    nr: c_long,
+    events: *mut io_event,
+    timeout: *mut __kernel_timespec,
+    usig: *const __aio_sigset,
+) -> c_long {
+    syscall6(
+        __NR_io_pgetevents,
+        ctx as usize,
+        min_nr as usize,
+        nr as usize,
+        events as usize,
+        timeout as usize,
+        usig as usize,
+    )
+}
