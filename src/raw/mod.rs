@@ -71,6 +71,9 @@ pub unsafe fn io_cancel(ctx: aio_context_t, iocb: *mut iocb, result: *mut io_eve
 /// expires; null waits forever), then stores up to `nr` events at `events`. Returns the number
 /// stored or a negated errno (`EINVAL`, `EINTR`, `EFAULT`).
 ///
+/// The kernel does not validate `timeout`: a negative one with `min_nr > 0` blocks indefinitely
+/// instead of failing (observed on Linux 6.18), so callers must never pass one.
+///
 /// # Safety
 /// `events` must be writable for `nr` events; `timeout` must be null or readable.
 #[inline]
