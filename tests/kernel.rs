@@ -219,6 +219,11 @@ fn poll(fd: u32, data: u64) -> iocb {
     }
 }
 
+/// A pointer into the never-mapped first page: the kernel must answer EFAULT for it.
+fn wild<T>() -> *mut T {
+    core::ptr::without_provenance_mut(16)
+}
+
 fn eventfd() -> OwnedFd {
     rustix::event::eventfd(
         0,
@@ -908,35 +913,34 @@ fn submit_batch_partial_failure() -> Outcome {
 fn bad_pointers_are_efault() -> Outcome {
     let ctx = need_aio!(4);
     let fault = neg(Errno::FAULT);
-    let wild = 8usize; // never mapped
     let mut zero = raw::__kernel_timespec::default();
     // SAFETY: the kernel validates every user pointer and reports EFAULT; nothing in this
     // process is written through them.
     unsafe {
         assert_eq!(
-            raw::io_setup(4, wild as *mut aio_context_t),
+            raw::io_setup(4, wild::<aio_context_t>()),
             fault,
             "io_setup ctxp"
         );
         assert_eq!(
-            raw::io_submit(ctx.0, 1, wild as *mut *mut iocb),
+            raw::io_submit(ctx.0, 1, wild::<*mut iocb>()),
             fault,
             "io_submit array"
         );
-        let mut p = wild as *mut iocb;
+        let mut p = wild::<iocb>();
         assert_eq!(raw::io_submit(ctx.0, 1, &mut p), fault, "io_submit iocb");
         assert_eq!(
-            raw::io_cancel(ctx.0, wild as *mut iocb, wild as *mut io_event),
+            raw::io_cancel(ctx.0, wild::<iocb>(), wild::<io_event>()),
             fault,
             "io_cancel"
         );
         let mut ev = io_event::default();
         assert_eq!(
-            raw::io_getevents(ctx.0, 0, 1, &mut ev, wild as *mut _),
+            raw::io_getevents(ctx.0, 0, 1, &mut ev, wild()),
             fault,
             "timeout"
         );
-        let r = raw::io_pgetevents(ctx.0, 0, 1, &mut ev, &mut zero, wild as *const _);
+        let r = raw::io_pgetevents(ctx.0, 0, 1, &mut ev, &mut zero, wild::<raw::__aio_sigset>());
         assert!(
             r == fault || r == neg(Errno::NOSYS),
             "io_pgetevents usig gave {}",
@@ -954,7 +958,7 @@ fn bad_pointers_are_efault() -> Outcome {
             tv_nsec: 0,
         };
         // SAFETY: the kernel reports EFAULT for the unwritable event buffer.
-        let r = unsafe { raw::io_getevents(ctx.0, 1, 1, wild as *mut io_event, &mut ts) };
+        let r = unsafe { raw::io_getevents(ctx.0, 1, 1, wild::<io_event>(), &mut ts) };
         assert_eq!(r, fault, "unwritable events gave {}", show(r));
         assert_eq!(reap(&ctx, 1)[0].data, 5, "event lost after EFAULT");
     }

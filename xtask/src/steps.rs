@@ -1,0 +1,369 @@
+//! The steps of `cargo xtask test`, in order. Each one counts (see main.rs).
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::{root, section, target_of, vm, Tally, ARCHES};
+
+/// The oldest Rust that builds all four architectures: PowerPC inline asm became stable in 1.95
+/// (1.94 rejects it with "inline assembly is not stable yet on this architecture").
+const MSRV: &str = "1.95.0";
+
+/// Debian packages the suite needs, beyond what the `rust` machine image has.
+const APT_PACKAGES: &[&str] = &[
+    "libclang-dev", // bindgen, for the generator check
+    "gcc-aarch64-linux-gnu",
+    "gcc-riscv64-linux-gnu",
+    "gcc-powerpc64le-linux-gnu",
+    "gcc-i686-linux-gnu",
+    "libc6-dev-arm64-cross",
+    "libc6-dev-riscv64-cross",
+    "libc6-dev-ppc64el-cross",
+    "libc6-dev-i386-cross",
+    "linux-libc-dev-amd64-cross", // the pinned x86_64 UAPI headers for the C layout probe
+    "qemu-user",
+    "musl-tools", // the static probe
+];
+
+/// Targets that have no architecture module and must build (and, where they run, answer
+/// ENOSYS): bare metal, a big-endian 64-bit Linux, a 32-bit Linux.
+const ENOSYS_TARGETS: &[&str] = &[
+    "x86_64-unknown-none",
+    "s390x-unknown-linux-gnu",
+    "i686-unknown-linux-gnu",
+];
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Installs what is missing: Debian packages, rustup components and targets, the MSRV toolchain.
+/// Each install that fails is a failed check (the steps that need it then fail or skip too).
+pub fn install(t: &mut Tally, extra_apt: &[&str]) {
+    section("install");
+    let wanted: Vec<&str> = APT_PACKAGES.iter().chain(extra_apt).copied().collect();
+    let missing: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|p| {
+            !Command::new("dpkg-query")
+                .args(["-W", "-f=${Status}", p])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        })
+        .collect();
+    if missing.is_empty() {
+        println!("apt packages: all present");
+    } else {
+        println!("apt packages to install: {}", missing.join(" "));
+        let ok = Command::new("apt-get")
+            .args(["update", "-qq"])
+            .status()
+            .is_ok_and(|s| s.success())
+            && Command::new("apt-get")
+                .args(["install", "-y", "-qq", "--no-install-recommends"])
+                .args(&missing)
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .status()
+                .is_ok_and(|s| s.success());
+        if ok {
+            t.pass("install apt packages");
+        } else {
+            t.fail(&format!("install apt packages ({})", missing.join(" ")));
+        }
+    }
+    let mut targets: Vec<&str> = ARCHES.iter().map(|(_, t)| *t).collect();
+    targets.extend(ENOSYS_TARGETS);
+    targets.push("x86_64-unknown-linux-musl");
+    let rustup = |args: &[&str]| {
+        Command::new("rustup")
+            .args(args)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let ok = rustup(&["component", "add", "rustfmt", "clippy"])
+        && rustup(&[&["target", "add"][..], &targets].concat())
+        && rustup(&["toolchain", "install", MSRV, "--profile", "minimal"])
+        && rustup(
+            &[
+                &["target", "add", "--toolchain", MSRV][..],
+                &ARCHES.iter().map(|(_, t)| *t).collect::<Vec<_>>(),
+            ]
+            .concat(),
+        );
+    if ok {
+        t.pass("install rustup components, targets and the MSRV toolchain");
+    } else {
+        t.fail("install rustup components, targets and the MSRV toolchain");
+    }
+}
+
+/// The packages the qemu-system guests need, installed without recommends.
+pub fn install_vm(t: &mut Tally) {
+    install(t, &vm::install_packages());
+}
+
+pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
+    let arches: Vec<(&str, &str)> = ARCHES
+        .iter()
+        .copied()
+        .filter(|(a, _)| only.is_none_or(|o| o == *a))
+        .collect();
+    if do_install {
+        install_vm(t);
+    }
+    let host = only.is_none() || only == Some("x86_64");
+
+    if only.is_none() {
+        t.check(
+            "cargo fmt --check",
+            cargo().args(["fmt", "--all", "--", "--check"]),
+        );
+        t.tests(
+            "xtask unit tests",
+            cargo().args(["test", "-q", "-p", "xtask"]),
+        );
+    }
+    for (arch, target) in &arches {
+        t.check(
+            &format!("clippy -D warnings ({arch})"),
+            cargo().args([
+                "clippy",
+                "-q",
+                "--target",
+                target,
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        );
+    }
+    if only.is_none() {
+        t.check(
+            "clippy -D warnings (workspace tools)",
+            cargo().args([
+                "clippy",
+                "-q",
+                "--workspace",
+                "--exclude",
+                "linux-aio",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        );
+    }
+
+    if host {
+        t.tests(
+            "host: cargo test (linux-aio)",
+            cargo().args(["test", "-p", "linux-aio"]),
+        );
+        t.tests(
+            "host: C layout cross-check",
+            cargo().args(["test", "-p", "abi-probe"]),
+        );
+        t.tests(
+            "host: kernel suite with the ENOSYS module forced",
+            cargo()
+                .args([
+                    "test",
+                    "-p",
+                    "linux-aio",
+                    "--test",
+                    "kernel",
+                    "--target-dir",
+                    "target/enosys",
+                ])
+                .env("LINUX_AIO_FORCE_ENOSYS", "1"),
+        );
+        run_probe(t);
+    }
+    for (arch, target) in arches.iter().filter(|(a, _)| *a != "x86_64") {
+        let runner = format!(
+            "qemu-{}",
+            target
+                .split('-')
+                .next()
+                .unwrap()
+                .replace("gc", "")
+                .replace("powerpc64le", "ppc64le")
+        );
+        if !have(&runner) {
+            t.skip(
+                &format!("qemu-user tests ({arch})"),
+                &format!("{runner} is not installed"),
+            );
+            continue;
+        }
+        t.tests(
+            &format!("qemu-user: kernel suite ({arch})"),
+            cargo().args(["test", "-p", "linux-aio", "--target", target]),
+        );
+        t.tests(
+            &format!("qemu-user: C layout cross-check ({arch})"),
+            cargo().args(["test", "-p", "abi-probe", "--target", target]),
+        );
+    }
+
+    if only.is_none() {
+        generator_check(t);
+        for target in ENOSYS_TARGETS {
+            t.check(
+                &format!("ENOSYS build ({target})"),
+                cargo().args(["build", "-q", "-p", "linux-aio", "--target", target]),
+            );
+        }
+        t.tests(
+            "ENOSYS target i686 under qemu-i386: kernel suite",
+            cargo().args([
+                "test",
+                "-p",
+                "linux-aio",
+                "--target",
+                "i686-unknown-linux-gnu",
+                "--test",
+                "kernel",
+            ]),
+        );
+        vendoring_check(t);
+    }
+    for (arch, target) in &arches {
+        t.check(
+            &format!("MSRV {MSRV} build ({arch})"),
+            cargo().args([
+                &format!("+{MSRV}"),
+                "check",
+                "-q",
+                "-p",
+                "linux-aio",
+                "--target",
+                target,
+                "--target-dir",
+                "target/msrv",
+            ]),
+        );
+    }
+    for (arch, _) in &arches {
+        vm::run(t, arch);
+    }
+}
+
+/// The probe, on the host and as a static musl binary (what an initramfs would carry).
+fn run_probe(t: &mut Tally) {
+    t.check(
+        "probe (host)",
+        cargo().args(["run", "-q", "--example", "probe"]),
+    );
+    let ok = t.check(
+        "probe static build (x86_64-unknown-linux-musl)",
+        cargo().args([
+            "build",
+            "-q",
+            "--example",
+            "probe",
+            "--target",
+            "x86_64-unknown-linux-musl",
+            "--release",
+        ]),
+    );
+    if ok {
+        let bin = root().join("target/x86_64-unknown-linux-musl/release/examples/probe");
+        let out = Command::new("file")
+            .arg(&bin)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+        match out {
+            Ok(s) if s.contains("static") => t.pass("probe is statically linked"),
+            Ok(s) => t.fail(&format!("probe is not statically linked: {}", s.trim())),
+            Err(e) => t.skip(
+                "probe is statically linked",
+                &format!("`file` unavailable: {e}"),
+            ),
+        }
+        t.check(
+            "probe --json (static binary)",
+            Command::new(&bin).arg("--json"),
+        );
+    }
+}
+
+/// Regenerates every committed ABI file and fails on any difference.
+fn generator_check(t: &mut Tally) {
+    section("generator: regenerate and compare");
+    let status = cargo()
+        .args(["run", "-q", "-p", "linux-aio-gen", "--", "--check"])
+        .status();
+    match status.map(|s| s.code()) {
+        Ok(Some(0)) => t.pass("generator: committed ABI files match a fresh generation"),
+        Ok(Some(3)) => t.skip(
+            "generator check",
+            "the pinned header packages cannot be downloaded (see above)",
+        ),
+        _ => t.fail(
+            "generator: committed ABI files differ from a fresh generation (run `cargo gen`)",
+        ),
+    }
+}
+
+/// Copies exactly the folders the README says to vendor into a scratch crate and builds it for
+/// the host and one foreign architecture.
+fn vendoring_check(t: &mut Tally) {
+    section("vendoring: arch/ and src/raw/ in a scratch crate");
+    let scratch = root().join("target/vendor-check");
+    let _ = std::fs::remove_dir_all(&scratch);
+    let vendored = scratch.join("vendor/linux-aio");
+    let copy = |from: &str| {
+        Command::new("cp")
+            .arg("-r")
+            .arg(root().join(from))
+            .arg(vendored.join(Path::new(from).parent().unwrap()))
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let files = [
+        ("Cargo.toml", "[package]\nname = \"vendor-check\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[workspace]\n"),
+        ("build.rs", "include!(\"vendor/linux-aio/arch/select.rs\");\n\nfn main() {\n    linux_aio_emit_cfg();\n}\n"),
+        (
+            "src/lib.rs",
+            "#![no_std]\n\n#[path = \"../vendor/linux-aio/src/raw/mod.rs\"]\npub mod aio;\n\n\
+             pub fn setup(ctx: &mut aio::aio_context_t) -> core::ffi::c_long {\n    \
+             // SAFETY: ctx is a valid aio_context_t.\n    unsafe { aio::io_setup(8, ctx) }\n}\n",
+        ),
+    ];
+    let mut ok =
+        std::fs::create_dir_all(vendored.join("src")).is_ok() && copy("arch") && copy("src/raw");
+    for (name, text) in files {
+        let path = scratch.join(name);
+        ok &= std::fs::create_dir_all(path.parent().unwrap()).is_ok()
+            && std::fs::write(path, text).is_ok();
+    }
+    if !ok {
+        t.fail("vendoring: could not prepare the scratch crate");
+        return;
+    }
+    for target in [
+        target_of("x86_64"),
+        target_of("aarch64"),
+        "x86_64-unknown-none",
+    ] {
+        t.check(
+            &format!("vendoring: scratch crate builds ({target})"),
+            cargo()
+                .current_dir(&scratch)
+                .args(["build", "-q", "--offline", "--target", target])
+                .env_remove("CARGO_TARGET_DIR"),
+        );
+    }
+}
