@@ -1,5 +1,8 @@
 //! Linux native asynchronous I/O for `#![no_std]` Rust.
 //!
+//! - [`Context`], [`Request`], [`Context::scope`]: the safe API (on `unix` targets; on the
+//!   ENOSYS module every context creation fails with `ENOSYS`). Completions are taken straight
+//!   from the kernel's ring when it is usable, with `io_getevents` as the fallback.
 //! - [`raw`]: the six AIO system calls, `struct iocb`, `struct io_event`, the completion-ring
 //!   header and the `IOCB_*`/`RWF_*` constants, per architecture, generated from the kernel's
 //!   UAPI headers. On targets without an architecture module every call returns `-ENOSYS`.
@@ -8,7 +11,27 @@
 //! the layers, the architecture matrix, regeneration and vendoring.
 
 #![no_std]
+#![warn(missing_docs)]
 
+#[allow(missing_docs)] // the kernel's own names, documented in the kernel's headers
 pub mod raw;
 
 mod layout;
+
+#[cfg(unix)]
+mod context;
+#[cfg(unix)]
+mod request;
+#[cfg(unix)]
+mod ring;
+#[cfg(unix)]
+mod scope;
+
+#[cfg(unix)]
+pub use context::{Cancel, Context, Event, Reaper, SigSet, SubmitError, Submitter};
+#[cfg(unix)]
+pub use request::{Buffer, IoPriority, IoPriorityClass, Request, RwFlags};
+#[cfg(unix)]
+pub use rustix::io::Errno;
+#[cfg(unix)]
+pub use scope::{Completion, Completions, Rejected, Scope, ScopedCancel, Ticket};

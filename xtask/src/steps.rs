@@ -175,19 +175,12 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
             cargo().args(["test", "-p", "abi-probe"]),
         );
         t.tests(
-            "host: kernel suite with the ENOSYS module forced",
+            "host: every linux-aio suite with the ENOSYS module forced",
             cargo()
-                .args([
-                    "test",
-                    "-p",
-                    "linux-aio",
-                    "--test",
-                    "kernel",
-                    "--target-dir",
-                    "target/enosys",
-                ])
+                .args(["test", "-p", "linux-aio", "--target-dir", "target/enosys"])
                 .env("LINUX_AIO_FORCE_ENOSYS", "1"),
         );
+        miri(t);
         run_probe(t);
     }
     for (arch, target) in arches.iter().filter(|(a, _)| *a != "x86_64") {
@@ -208,7 +201,7 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
             continue;
         }
         t.tests(
-            &format!("qemu-user: kernel suite ({arch})"),
+            &format!("qemu-user: linux-aio suites ({arch})"),
             cargo().args(["test", "-p", "linux-aio", "--target", target]),
         );
         t.tests(
@@ -226,15 +219,13 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
             );
         }
         t.tests(
-            "ENOSYS target i686 under qemu-i386: kernel suite",
+            "ENOSYS target i686 under qemu-i386: linux-aio suites",
             cargo().args([
                 "test",
                 "-p",
                 "linux-aio",
                 "--target",
                 "i686-unknown-linux-gnu",
-                "--test",
-                "kernel",
             ]),
         );
         vendoring_check(t);
@@ -258,6 +249,38 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
     for (arch, _) in &arches {
         vm::run(t, arch);
     }
+}
+
+/// Miri over the ring reader's logic on a simulated ring (no system calls).
+fn miri(t: &mut Tally) {
+    section("install: nightly toolchain with Miri");
+    let installed = Command::new("rustup")
+        .args([
+            "toolchain",
+            "install",
+            "nightly",
+            "--profile",
+            "minimal",
+            "--component",
+            "miri",
+            "--component",
+            "rust-src",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        t.skip(
+            "miri: ring reader on a simulated ring",
+            "the nightly toolchain with Miri could not be installed",
+        );
+        return;
+    }
+    t.tests(
+        "miri: ring reader on a simulated ring",
+        Command::new("rustup")
+            .current_dir(root())
+            .args(["run", "nightly", "cargo", "miri", "test", "--lib", "ring"]),
+    );
 }
 
 /// The probe, on the host and as a static musl binary (what an initramfs would carry).

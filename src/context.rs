@@ -1,0 +1,505 @@
+//! `Context`: one kernel AIO context, its completion ring, submission, waiting and cancellation.
+
+use core::ffi::c_long;
+use core::fmt;
+use core::marker::PhantomData;
+use core::ptr::null_mut;
+use core::time::Duration;
+
+use rustix::io::Errno;
+
+use crate::raw::{self, __aio_sigset, __kernel_timespec, aio_context_t, io_event, iocb};
+use crate::request::Request;
+use crate::ring::Ring;
+
+/// Turns a raw-layer return value into a `Result`.
+pub(crate) fn check(ret: c_long) -> Result<usize, Errno> {
+    if raw::is_error(ret) {
+        // The ENOSYS module reports Linux's ENOSYS; say so in the platform's own numbering.
+        Err(if raw::ARCH == "enosys" {
+            Errno::NOSYS
+        } else {
+            Errno::from_raw_os_error(-ret as i32)
+        })
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// A completion, exactly as the kernel reported it (`struct io_event`).
+#[repr(transparent)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Event(io_event);
+
+impl Event {
+    /// The request's [`Request::user_data`].
+    pub fn user_data(&self) -> u64 {
+        self.0.data
+    }
+
+    /// The result: bytes transferred for reads and writes, 0 for fsync, the ready mask for poll
+    /// (0 for a cancelled poll), or the request's error.
+    pub fn result(&self) -> Result<usize, Errno> {
+        if self.0.res < 0 {
+            Err(Errno::from_raw_os_error(
+                self.0.res.unsigned_abs().min(i32::MAX as u64) as i32,
+            ))
+        } else {
+            Ok(self.0.res as usize)
+        }
+    }
+
+    /// The address of the `iocb` the request was submitted from (`io_event::obj`).
+    pub fn iocb_address(&self) -> u64 {
+        self.0.obj
+    }
+
+    /// The raw event.
+    pub fn as_raw(&self) -> &io_event {
+        &self.0
+    }
+
+    /// An event with these raw contents.
+    pub fn from_raw(event: io_event) -> Event {
+        Event(event)
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("user_data", &self.0.data)
+            .field("result", &self.result())
+            .field("res2", &self.0.res2)
+            .field("iocb", &format_args!("{:#x}", self.0.obj))
+            .finish()
+    }
+}
+
+/// Fewer requests were submitted than asked: `submitted` were accepted (and will complete),
+/// then `error` stopped the rest, which were not submitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubmitError {
+    /// How many requests, from the start of the batch, the kernel accepted.
+    pub submitted: usize,
+    /// Why the next one was refused (`EAGAIN`: no room in the ring; `EBADF`, `EINVAL`, ...).
+    pub error: Errno,
+}
+
+impl fmt::Display for SubmitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "io_submit accepted {} request(s), then failed: {}",
+            self.submitted, self.error
+        )
+    }
+}
+
+/// What `io_cancel` achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancel {
+    /// Cancelled, and the kernel handed the final event back at once (kernels before 3.12).
+    /// No event for the request will come through the ring.
+    Canceled(Event),
+    /// Cancellation started (Linux 3.12 and later): the request's event (result 0 for a poll)
+    /// will be delivered by a later wait.
+    InProgress,
+    /// Nothing to cancel: the request cannot be cancelled (only polls can), or it has already
+    /// completed. The scoped API tells those two apart ([`ScopedCancel`](crate::ScopedCancel)).
+    NotCanceled,
+}
+
+/// A signal set in the kernel's format, for [`Context::wait_with_sigmask`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SigSet(u64);
+
+impl SigSet {
+    /// No signals.
+    pub const fn empty() -> SigSet {
+        SigSet(0)
+    }
+
+    /// Every signal (the kernel never blocks SIGKILL and SIGSTOP).
+    pub const fn full() -> SigSet {
+        SigSet(u64::MAX)
+    }
+
+    /// This set plus signal number `signal` (1..=64); other numbers are ignored.
+    pub const fn with(self, signal: i32) -> SigSet {
+        if signal >= 1 && signal <= 64 {
+            SigSet(self.0 | 1 << (signal - 1))
+        } else {
+            self
+        }
+    }
+
+    /// True if `signal` is in the set.
+    pub const fn contains(self, signal: i32) -> bool {
+        signal >= 1 && signal <= 64 && self.0 & (1 << (signal - 1)) != 0
+    }
+}
+
+/// One kernel AIO context.
+///
+/// Submission (`&self`) may happen from many threads at once; waiting and cancellation
+/// bookkeeping happen through `&mut self`, so exactly one thread reaps completions, as reading
+/// the ring from user space requires. `Context` is `Send` and `Sync`.
+///
+/// Dropping a context calls `io_destroy`, which first waits for every request still in flight
+/// (cancelling polls): tens of milliseconds even when idle (RCU grace periods). Keep it off hot
+/// paths: reuse contexts, call [`Context::destroy`] where the delay and its error are welcome,
+/// or move the context to another thread to drop it there.
+pub struct Context {
+    id: aio_context_t,
+    ring: Option<Ring>,
+    user_space_reaping: bool,
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("id", &format_args!("{:#x}", self.id))
+            .field("ring_slots", &self.ring.as_ref().map(Ring::nr))
+            .field("user_space_reaping", &self.user_space_reaping())
+            .finish()
+    }
+}
+
+fn timespec(timeout: Duration) -> __kernel_timespec {
+    __kernel_timespec {
+        tv_sec: timeout.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: timeout.subsec_nanos().into(),
+    }
+}
+
+impl Context {
+    /// `io_setup`: a context for up to `capacity` requests in flight. The kernel may make room
+    /// for more. Errors: `EINVAL` (capacity 0), `EAGAIN` (beyond `fs.aio-max-nr`), `ENOSYS`
+    /// (no kernel AIO: `CONFIG_AIO=n`, qemu-user, or a target without an architecture module).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), rustix::io::Errno> {
+    /// # if let Err(rustix::io::Errno::NOSYS) = linux_aio::Context::new(1) { return Ok(()) }
+    /// let ctx = linux_aio::Context::new(64)?;
+    /// assert!(ctx.ring_slots().unwrap_or(64) >= 64);
+    /// ctx.destroy()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn new(capacity: u32) -> Result<Context, Errno> {
+        let mut id: aio_context_t = 0;
+        // SAFETY: id is a valid, zeroed aio_context_t.
+        check(unsafe { raw::io_setup(capacity, &mut id) })?;
+        // SAFETY: io_setup has just mapped the ring at `id`; it stays mapped until io_destroy,
+        // which only `Drop`/`destroy` call, after which the Ring is gone.
+        let ring = unsafe { Ring::attach(id as *mut raw::aio_ring) };
+        let user_space_reaping = ring.is_some();
+        Ok(Context {
+            id,
+            ring,
+            user_space_reaping,
+        })
+    }
+
+    /// The kernel's context id (`aio_context_t`), for the raw layer.
+    pub fn id(&self) -> aio_context_t {
+        self.id
+    }
+
+    /// Number of completion slots in the ring, if it can be read from user space.
+    pub fn ring_slots(&self) -> Option<u32> {
+        self.ring.as_ref().map(Ring::nr)
+    }
+
+    /// Completions waiting in the ring now, read without a system call (`None` if the ring
+    /// cannot be read from user space).
+    pub fn ready(&self) -> Option<usize> {
+        self.ring.as_ref().filter(|r| r.intact()).map(Ring::pending)
+    }
+
+    /// True if waits take completions straight from the ring before making a system call.
+    pub fn user_space_reaping(&self) -> bool {
+        self.user_space_reaping && self.ring.is_some()
+    }
+
+    /// Turns user-space reaping on (the default where the ring is usable) or off (every wait
+    /// is an `io_getevents` call). Both return exactly the same events.
+    pub fn set_user_space_reaping(&mut self, on: bool) {
+        self.user_space_reaping = on;
+    }
+
+    /// `io_destroy`, reporting its error. Waits for every request in flight first.
+    pub fn destroy(self) -> Result<(), Errno> {
+        let id = self.id;
+        core::mem::forget(self);
+        // SAFETY: the context is consumed; nothing can use its id or ring afterwards.
+        check(unsafe { raw::io_destroy(id) }).map(drop)
+    }
+
+    /// The submission half, for sharing with other threads while this one reaps; see
+    /// [`Submitter`].
+    pub fn submitter(&self) -> Submitter<'_> {
+        Submitter {
+            id: self.id,
+            _ctx: PhantomData,
+        }
+    }
+
+    /// Splits the context into its shareable submission half and its unique reaping half, so
+    /// that other threads can submit while one thread waits.
+    pub fn split(&mut self) -> (Submitter<'_>, Reaper<'_>) {
+        (
+            Submitter {
+                id: self.id,
+                _ctx: PhantomData,
+            },
+            Reaper { ctx: self },
+        )
+    }
+
+    /// See [`Submitter::submit`].
+    ///
+    /// # Safety
+    /// As [`Submitter::submit`].
+    pub unsafe fn submit(&self, requests: &mut [&mut Request<'_>]) -> Result<usize, SubmitError> {
+        // SAFETY: forwarded to the caller.
+        unsafe { self.submitter().submit(requests) }
+    }
+
+    /// See [`Submitter::submit_raw`].
+    ///
+    /// # Safety
+    /// As [`Submitter::submit_raw`].
+    pub unsafe fn submit_raw(&self, iocbs: *mut *mut iocb, n: usize) -> Result<usize, SubmitError> {
+        // SAFETY: forwarded to the caller.
+        unsafe { self.submitter().submit_raw(iocbs, n) }
+    }
+
+    /// See [`Submitter::cancel`].
+    pub fn cancel(&self, iocb: *const iocb) -> Result<Cancel, Errno> {
+        self.submitter().cancel(iocb)
+    }
+
+    /// Destroys the kernel context now (waiting for every request in flight), leaving this
+    /// value dead: every later call fails with `EINVAL`. For the scope's last-resort drain.
+    pub(crate) fn destroy_in_place(&mut self) {
+        // SAFETY: the ring is forgotten first; the id is replaced by 0, which no context has.
+        let _ = unsafe { raw::io_destroy(self.id) };
+        self.ring = None;
+        self.id = 0;
+    }
+
+    /// Waits until at least `min` completions are available (or `timeout` passes; `None` waits
+    /// for ever), then stores up to `events.len()` of them. Returns how many were stored: fewer
+    /// than `min` only if the timeout expired, or a signal arrived after some were taken.
+    ///
+    /// Errors: `EINVAL` if `min > events.len()`, `EINTR` if a signal arrived before any
+    /// completion (never retried behind your back).
+    pub fn wait(
+        &mut self,
+        events: &mut [Event],
+        min: usize,
+        timeout: Option<Duration>,
+    ) -> Result<usize, Errno> {
+        self.wait_inner(events, min, timeout, None)
+    }
+
+    /// [`Context::wait`] with `mask` installed as the thread's signal mask for the duration of
+    /// the wait, atomically (`io_pgetevents`, Linux 4.18; `ENOSYS` before).
+    pub fn wait_with_sigmask(
+        &mut self,
+        events: &mut [Event],
+        min: usize,
+        timeout: Option<Duration>,
+        mask: &SigSet,
+    ) -> Result<usize, Errno> {
+        self.wait_inner(events, min, timeout, Some(mask))
+    }
+
+    /// Takes up to `events.len()` completions that are ready now, without waiting.
+    pub fn try_wait(&mut self, events: &mut [Event]) -> Result<usize, Errno> {
+        self.wait_inner(events, 0, Some(Duration::ZERO), None)
+    }
+
+    /// The ring, when user-space reaping is on and its header is intact.
+    fn usable_ring(&mut self) -> Option<&mut Ring> {
+        if !self.user_space_reaping {
+            return None;
+        }
+        self.ring.as_mut().filter(|r| r.intact())
+    }
+
+    /// True if a completion of the request at `iocb` waits in the ring (`None`: cannot tell).
+    pub(crate) fn completion_waiting(&mut self, iocb: u64) -> Option<bool> {
+        self.ring
+            .as_ref()
+            .filter(|r| r.intact())
+            .map(|r| r.contains(iocb))
+    }
+
+    fn wait_inner(
+        &mut self,
+        events: &mut [Event],
+        min: usize,
+        timeout: Option<Duration>,
+        mask: Option<&SigSet>,
+    ) -> Result<usize, Errno> {
+        if min > events.len() {
+            return Err(Errno::INVAL);
+        }
+        let mut got = 0;
+        if let Some(ring) = self.usable_ring() {
+            // SAFETY: Event is repr(transparent) over io_event.
+            let out = unsafe { &mut *(events as *mut [Event] as *mut [io_event]) };
+            got = ring.reap(out);
+            if got >= min {
+                return Ok(got);
+            }
+        }
+        let rest = &mut events[got..];
+        let mut ts = timeout.map(timespec);
+        let ts_ptr = ts
+            .as_mut()
+            .map_or(null_mut(), |t| t as *mut __kernel_timespec);
+        let (min_nr, nr) = (
+            (min - got) as c_long,
+            rest.len().min(c_long::MAX as usize) as c_long,
+        );
+        let ptr = rest.as_mut_ptr().cast::<io_event>();
+        let ret = match mask {
+            // SAFETY: `rest` is writable for `nr` events; `ts_ptr` is null or a live timespec.
+            None => unsafe { raw::io_getevents(self.id, min_nr, nr, ptr, ts_ptr) },
+            Some(mask) => {
+                let sig = __aio_sigset {
+                    sigmask: (&mask.0 as *const u64).cast(),
+                    sigsetsize: raw::KERNEL_SIGSET_SIZE,
+                };
+                // SAFETY: as above; `sig` points to a live 8-byte kernel sigset.
+                unsafe { raw::io_pgetevents(self.id, min_nr, nr, ptr, ts_ptr, &sig) }
+            }
+        };
+        match check(ret) {
+            Ok(n) => Ok(got + n),
+            Err(_) if got > 0 => Ok(got),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        // SAFETY: the context is being dropped; nothing can use its id or ring afterwards.
+        let _ = unsafe { raw::io_destroy(self.id) };
+    }
+}
+
+/// The submission half of a [`Context`]: `Copy`, `Send` and `Sync`, for any number of threads
+/// (the kernel serialises `io_submit` and `io_cancel` itself).
+#[derive(Debug, Clone, Copy)]
+pub struct Submitter<'a> {
+    id: aio_context_t,
+    _ctx: PhantomData<&'a Context>,
+}
+
+impl Submitter<'_> {
+    /// Submits `requests` in order with one `io_submit`, returning how many were accepted.
+    ///
+    /// A batch stopped part way (the kernel returns the count and drops the error) is submitted
+    /// again from the first refused request, to learn its error: the result is then
+    /// `Err(SubmitError { submitted, error })`, `submitted` counting every accepted request.
+    ///
+    /// # Safety
+    /// Every accepted request must have its memory (the buffers it names, the iovec arrays'
+    /// buffers and any eventfd) stay valid, and not be accessed except by the kernel, until its
+    /// completion has been reaped. The `Request` values themselves may be dropped after this
+    /// returns (the kernel copies them), but [`Submitter::cancel`] needs the same address.
+    /// [`Context::scope`] proves all of this at compile time instead.
+    pub unsafe fn submit(&self, requests: &mut [&mut Request<'_>]) -> Result<usize, SubmitError> {
+        // `&mut Request` is a pointer to a repr(C) struct whose first field is the iocb.
+        let ptrs = requests.as_mut_ptr().cast::<*mut iocb>();
+        // SAFETY: forwarded to the caller.
+        unsafe { self.submit_raw(ptrs, requests.len()) }
+    }
+
+    /// [`Submitter::submit`] for an array of `iocb` pointers, for callers that build iocbs
+    /// themselves.
+    ///
+    /// # Safety
+    /// `iocbs` must point to `n` pointers to valid `iocb`s; the contract of
+    /// [`Submitter::submit`] applies to every request they describe.
+    pub unsafe fn submit_raw(&self, iocbs: *mut *mut iocb, n: usize) -> Result<usize, SubmitError> {
+        let mut done = 0;
+        while done < n {
+            // SAFETY: forwarded to the caller; `done < n` keeps the pointer in the array.
+            let ret = unsafe { raw::io_submit(self.id, (n - done) as c_long, iocbs.add(done)) };
+            match check(ret) {
+                Ok(0) => {
+                    return Err(SubmitError {
+                        submitted: done,
+                        error: Errno::AGAIN,
+                    })
+                }
+                Ok(k) => done += k,
+                Err(error) => {
+                    return Err(SubmitError {
+                        submitted: done,
+                        error,
+                    })
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// `io_cancel` for the request submitted from the `iocb` at `iocb` (the address passed to
+    /// `submit`, also [`Event::iocb_address`]).
+    ///
+    /// The kernel looks the request up by that address; passing an address that never was a
+    /// submitted iocb is harmless (`NotCanceled`, or `EFAULT` if unreadable).
+    pub fn cancel(&self, iocb: *const iocb) -> Result<Cancel, Errno> {
+        let mut result = io_event::default();
+        // SAFETY: the kernel reads aio_key through `iocb` with a fault-checked copy and only
+        // compares the address; `result` is a valid, writable event.
+        let ret = unsafe { raw::io_cancel(self.id, iocb.cast_mut(), &mut result) };
+        match check(ret) {
+            Ok(_) => Ok(Cancel::Canceled(Event(result))),
+            Err(Errno::INPROGRESS) => Ok(Cancel::InProgress),
+            Err(Errno::INVAL) => Ok(Cancel::NotCanceled),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The reaping half of a [`Context`]: unique, so exactly one thread takes completions.
+#[derive(Debug)]
+pub struct Reaper<'a> {
+    ctx: &'a mut Context,
+}
+
+impl Reaper<'_> {
+    /// [`Context::wait`].
+    pub fn wait(
+        &mut self,
+        events: &mut [Event],
+        min: usize,
+        timeout: Option<Duration>,
+    ) -> Result<usize, Errno> {
+        self.ctx.wait(events, min, timeout)
+    }
+
+    /// [`Context::wait_with_sigmask`].
+    pub fn wait_with_sigmask(
+        &mut self,
+        events: &mut [Event],
+        min: usize,
+        timeout: Option<Duration>,
+        mask: &SigSet,
+    ) -> Result<usize, Errno> {
+        self.ctx.wait_with_sigmask(events, min, timeout, mask)
+    }
+
+    /// [`Context::try_wait`].
+    pub fn try_wait(&mut self, events: &mut [Event]) -> Result<usize, Errno> {
+        self.ctx.try_wait(events)
+    }
+}

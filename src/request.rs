@@ -1,0 +1,256 @@
+//! Requests: one `struct iocb` each, with the buffer it names borrowed for as long as the
+//! request value lives.
+
+use core::marker::PhantomData;
+use core::ops::{BitOr, BitOrAssign};
+
+use rustix::event::PollFlags;
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd};
+use rustix::io::{IoSlice, IoSliceMut};
+
+use crate::raw::{self, iocb};
+
+/// Per-request flags (`aio_rw_flags`, the `RWF_*` of `preadv2(2)`), for reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct RwFlags(i32);
+
+impl RwFlags {
+    /// No flags.
+    pub const EMPTY: RwFlags = RwFlags(0);
+    /// `RWF_HIPRI`: high-priority request, polled on devices that support it.
+    pub const HIPRI: RwFlags = RwFlags(raw::RWF_HIPRI);
+    /// `RWF_DSYNC`: per-write `O_DSYNC`.
+    pub const DSYNC: RwFlags = RwFlags(raw::RWF_DSYNC);
+    /// `RWF_SYNC`: per-write `O_SYNC`.
+    pub const SYNC: RwFlags = RwFlags(raw::RWF_SYNC);
+    /// `RWF_NOWAIT`: fail with `EAGAIN` instead of blocking (page cache miss, full pipe...).
+    pub const NOWAIT: RwFlags = RwFlags(raw::RWF_NOWAIT);
+    /// `RWF_APPEND`: per-write `O_APPEND`.
+    pub const APPEND: RwFlags = RwFlags(raw::RWF_APPEND);
+
+    /// Any bit pattern, including bits this crate has no name for (the kernel answers
+    /// `EOPNOTSUPP` for bits it does not know).
+    pub const fn from_bits_retain(bits: i32) -> RwFlags {
+        RwFlags(bits)
+    }
+
+    /// The bits, as the kernel sees them.
+    pub const fn bits(self) -> i32 {
+        self.0
+    }
+
+    /// True if every bit of `other` is set in `self`.
+    pub const fn contains(self, other: RwFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl BitOr for RwFlags {
+    type Output = RwFlags;
+    fn bitor(self, rhs: RwFlags) -> RwFlags {
+        RwFlags(self.0 | rhs.0)
+    }
+}
+
+impl BitOrAssign for RwFlags {
+    fn bitor_assign(&mut self, rhs: RwFlags) {
+        self.0 |= rhs.0;
+    }
+}
+
+/// An I/O priority (`ioprio_set(2)`): a class and a level within it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IoPriority(u16);
+
+/// The scheduling classes of [`IoPriority`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IoPriorityClass {
+    /// `IOPRIO_CLASS_RT`: served first (levels 0..=7, 0 highest).
+    RealTime = 1,
+    /// `IOPRIO_CLASS_BE`: the default class (levels 0..=7).
+    BestEffort = 2,
+    /// `IOPRIO_CLASS_IDLE`: served when nothing else is waiting.
+    Idle = 3,
+}
+
+impl IoPriority {
+    /// `class` at `level` (0..=7, 0 the most urgent); `None` for a level above 7 (newer kernels
+    /// would read the extra bits as priority hints rather than reject them).
+    pub const fn new(class: IoPriorityClass, level: u8) -> Option<IoPriority> {
+        if level > 7 {
+            None
+        } else {
+            Some(IoPriority(((class as u16) << 13) | level as u16))
+        }
+    }
+
+    /// Any `ioprio` value, unchecked (the kernel rejects unknown classes with `EINVAL`).
+    pub const fn from_bits_retain(bits: u16) -> IoPriority {
+        IoPriority(bits)
+    }
+
+    /// The `ioprio` value the kernel reads from `aio_reqprio`.
+    pub const fn bits(self) -> u16 {
+        self.0
+    }
+}
+
+/// The buffer a request reads into or writes from, handed back by the scoped API on completion
+/// so that it can be used again.
+pub enum Buffer<'a> {
+    /// No buffer (fsync, fdsync, poll).
+    None,
+    /// A read's destination.
+    Read(&'a mut [u8]),
+    /// A write's source.
+    Write(&'a [u8]),
+    /// A vectored read's destinations.
+    ReadV(&'a mut [IoSliceMut<'a>]),
+    /// A vectored write's sources.
+    WriteV(&'a [IoSlice<'a>]),
+}
+
+impl core::fmt::Debug for Buffer<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Buffer::None => f.write_str("None"),
+            Buffer::Read(b) => write!(f, "Read({} bytes)", b.len()),
+            Buffer::Write(b) => write!(f, "Write({} bytes)", b.len()),
+            Buffer::ReadV(v) => write!(f, "ReadV({} slices)", v.len()),
+            Buffer::WriteV(v) => write!(f, "WriteV({} slices)", v.len()),
+        }
+    }
+}
+
+/// One asynchronous operation, ready to submit.
+///
+/// The request borrows its file descriptor, its buffer and any eventfd for `'a`; the scoped API
+/// ([`Context::scope`](crate::Context::scope)) extends that borrow until the request has
+/// completed, so the borrow checker proves the buffer outlives the I/O. `repr(C)` with the
+/// `iocb` first: an array of `&mut Request` is the array of `iocb` pointers `io_submit` takes.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Request<'a> {
+    cb: iocb,
+    buffer: Buffer<'a>,
+    _fd: PhantomData<BorrowedFd<'a>>,
+}
+
+fn fd_of(fd: &impl AsFd) -> u32 {
+    fd.as_fd().as_raw_fd() as u32
+}
+
+impl<'a> Request<'a> {
+    fn new(op: u16, fd: BorrowedFd<'a>, buffer: Buffer<'a>, offset: u64) -> Request<'a> {
+        let (addr, len) = match &buffer {
+            Buffer::None => (0, 0),
+            Buffer::Read(b) => (b.as_ptr() as u64, b.len() as u64),
+            Buffer::Write(b) => (b.as_ptr() as u64, b.len() as u64),
+            Buffer::ReadV(v) => (v.as_ptr() as u64, v.len() as u64),
+            Buffer::WriteV(v) => (v.as_ptr() as u64, v.len() as u64),
+        };
+        Request {
+            cb: iocb {
+                aio_lio_opcode: op,
+                aio_fildes: fd_of(&fd),
+                aio_buf: addr,
+                aio_nbytes: len,
+                // Offsets above i64::MAX become negative, which the kernel rejects (EINVAL).
+                aio_offset: offset as i64,
+                ..Default::default()
+            },
+            buffer,
+            _fd: PhantomData,
+        }
+    }
+
+    /// `IOCB_CMD_PREAD`: read into `buf` from `offset`.
+    pub fn read(fd: BorrowedFd<'a>, buf: &'a mut [u8], offset: u64) -> Request<'a> {
+        Request::new(raw::IOCB_CMD_PREAD, fd, Buffer::Read(buf), offset)
+    }
+
+    /// `IOCB_CMD_PWRITE`: write `buf` at `offset`.
+    pub fn write(fd: BorrowedFd<'a>, buf: &'a [u8], offset: u64) -> Request<'a> {
+        Request::new(raw::IOCB_CMD_PWRITE, fd, Buffer::Write(buf), offset)
+    }
+
+    /// `IOCB_CMD_PREADV`: read into `bufs`, in order, from `offset`.
+    pub fn readv(fd: BorrowedFd<'a>, bufs: &'a mut [IoSliceMut<'a>], offset: u64) -> Request<'a> {
+        Request::new(raw::IOCB_CMD_PREADV, fd, Buffer::ReadV(bufs), offset)
+    }
+
+    /// `IOCB_CMD_PWRITEV`: write `bufs`, in order, at `offset`.
+    pub fn writev(fd: BorrowedFd<'a>, bufs: &'a [IoSlice<'a>], offset: u64) -> Request<'a> {
+        Request::new(raw::IOCB_CMD_PWRITEV, fd, Buffer::WriteV(bufs), offset)
+    }
+
+    /// `IOCB_CMD_FSYNC`: flush the file's data and metadata.
+    pub fn fsync(fd: BorrowedFd<'a>) -> Request<'a> {
+        Request::new(raw::IOCB_CMD_FSYNC, fd, Buffer::None, 0)
+    }
+
+    /// `IOCB_CMD_FDSYNC`: flush the file's data (and the metadata needed to read it).
+    pub fn fdsync(fd: BorrowedFd<'a>) -> Request<'a> {
+        Request::new(raw::IOCB_CMD_FDSYNC, fd, Buffer::None, 0)
+    }
+
+    /// `IOCB_CMD_POLL` (Linux 4.19): completes when `fd` is ready for `events`; the result is
+    /// the ready mask. The only request kind the kernel can cancel.
+    pub fn poll(fd: BorrowedFd<'a>, events: PollFlags) -> Request<'a> {
+        let mut r = Request::new(raw::IOCB_CMD_POLL, fd, Buffer::None, 0);
+        // `bits()` is u16 or i16 depending on rustix's backend; the kernel wants the 16-bit mask.
+        #[allow(clippy::unnecessary_cast)]
+        let mask = events.bits() as u16;
+        r.cb.aio_buf = u64::from(mask);
+        r
+    }
+
+    /// The value returned in the completion's [`Event::user_data`](crate::Event::user_data).
+    pub fn user_data(mut self, data: u64) -> Request<'a> {
+        self.cb.aio_data = data;
+        self
+    }
+
+    /// `IOCB_FLAG_RESFD`: the kernel adds 1 to `eventfd` when this request completes.
+    pub fn eventfd(mut self, eventfd: BorrowedFd<'a>) -> Request<'a> {
+        self.cb.aio_flags |= raw::IOCB_FLAG_RESFD;
+        self.cb.aio_resfd = fd_of(&eventfd);
+        self
+    }
+
+    /// `IOCB_FLAG_IOPRIO`: the request's I/O priority.
+    pub fn priority(mut self, priority: IoPriority) -> Request<'a> {
+        self.cb.aio_flags |= raw::IOCB_FLAG_IOPRIO;
+        self.cb.aio_reqprio = priority.bits() as i16;
+        self
+    }
+
+    /// Per-request `RWF_*` flags (reads and writes; the kernel rejects them on other kinds).
+    pub fn flags(mut self, flags: RwFlags) -> Request<'a> {
+        self.cb.aio_rw_flags = flags.bits();
+        self
+    }
+
+    /// The `iocb` as it will be submitted.
+    pub fn iocb(&self) -> &iocb {
+        &self.cb
+    }
+
+    /// True for the kinds the kernel can cancel (POLL).
+    pub fn is_cancelable(&self) -> bool {
+        self.cb.aio_lio_opcode == raw::IOCB_CMD_POLL
+    }
+
+    /// Takes the request apart, giving its buffer back.
+    pub fn into_buffer(self) -> Buffer<'a> {
+        self.buffer
+    }
+
+    pub(crate) fn from_parts(cb: iocb, buffer: Buffer<'a>) -> Request<'a> {
+        Request {
+            cb,
+            buffer,
+            _fd: PhantomData,
+        }
+    }
+}

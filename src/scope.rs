@@ -1,0 +1,477 @@
+//! The scoped API: requests whose buffers the borrow checker proves outlive the I/O.
+//!
+//! [`Context::scope`] lends the context to a closure together with a [`Scope`] of `N` request
+//! slots that lives in `scope`'s own stack frame. Requests submitted through the scope borrow
+//! their buffers for the whole scope (`'scope`), so those buffers cannot be dropped, moved or
+//! touched until the scope has ended, or until the request's completion hands the buffer back.
+//! Before `scope` returns, and also while unwinding from a panic, the scope cancels what can be
+//! cancelled and reaps every request still in flight: the user cannot skip that by leaking
+//! anything, because the scope itself is never in the user's hands, only a reference to it.
+
+use core::cell::{Cell, RefCell};
+use core::marker::PhantomData;
+use core::time::Duration;
+
+use rustix::io::Errno;
+
+use crate::context::{Cancel, Context, Event, SubmitError};
+use crate::raw::iocb;
+use crate::request::{Buffer, Request};
+
+/// Names one request of a scope, to cancel it or to recognise its completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ticket {
+    slot: u32,
+    generation: u32,
+}
+
+/// A request the scope did not submit, handed back with the reason.
+#[derive(Debug)]
+pub struct Rejected<'scope> {
+    /// Why: `EAGAIN` (no free slot, or the ring is full), or the kernel's error for it.
+    pub error: Errno,
+    /// The request, buffer and all, to retry or take apart.
+    pub request: Request<'scope>,
+}
+
+impl From<Rejected<'_>> for Errno {
+    fn from(r: Rejected<'_>) -> Errno {
+        r.error
+    }
+}
+
+/// What [`Scope::cancel`] achieved. Unlike [`Cancel`], the scope knows what it has in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopedCancel {
+    /// Cancellation started (Linux 3.12 and later): the completion (result 0 for a poll) is
+    /// delivered by a later wait, with the buffer.
+    InProgress,
+    /// Cancelled, and the kernel returned the final event at once (kernels before 3.12): the
+    /// next wait hands it out, with the buffer, without waiting.
+    Canceled,
+    /// The request had already completed; its completion is (or was) delivered by a wait.
+    AlreadyComplete,
+    /// The request is in flight and the kernel cannot cancel its kind (file reads and writes).
+    NotCancelable,
+}
+
+/// A completed request of a scope.
+#[derive(Debug)]
+pub struct Completion<'scope> {
+    /// The ticket [`Scope::submit`] returned for it.
+    pub ticket: Ticket,
+    /// The kernel's event (user data, result).
+    pub event: Event,
+    /// The request's buffer, free to use again.
+    pub buffer: Buffer<'scope>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Free,
+    /// Stored, waiting for `submit_prepared`.
+    Prepared,
+    InFlight,
+    /// Reaped; its completion waits to be handed out.
+    Done,
+}
+
+struct Slot<'scope> {
+    cb: iocb,
+    buffer: Option<Buffer<'scope>>,
+    state: State,
+    generation: u32,
+    event: Event,
+}
+
+/// `N` request slots lent to a [`Context::scope`] closure. See the module docs.
+pub struct Scope<'scope, 'env: 'scope, const N: usize> {
+    ctx: RefCell<&'env mut Context>,
+    // The kernel reads each slot's iocb at submit time and looks it up by address on cancel,
+    // and reports that address in the completion: the slots must not move while the scope
+    // lives, which holds because a Scope is only ever used by reference.
+    slots: RefCell<[Slot<'scope>; N]>,
+    in_flight: Cell<usize>,
+    events: RefCell<[Event; N]>,
+    _scope: PhantomData<&'scope mut &'env ()>,
+}
+
+impl Context {
+    /// Runs `f` with a [`Scope`] of `N` slots on this context, and does not return until every
+    /// request submitted through the scope has completed (polls are cancelled) and been reaped.
+    ///
+    /// Buffers must be declared outside the closure: requests borrow them for the whole scope.
+    ///
+    /// ```
+    /// use linux_aio::{Context, Request};
+    /// use std::os::fd::AsFd;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let ctx = match Context::new(8) { Ok(c) => c, Err(rustix::io::Errno::NOSYS) => return Ok(()), Err(e) => return Err(e.into()) };
+    /// # drop(ctx);
+    /// let file = std::fs::File::open("Cargo.toml")?;
+    /// let mut ctx = Context::new(8)?;
+    /// let (mut head, mut tail) = ([0u8; 16], [0u8; 16]);
+    /// let total = ctx.scope::<4, _>(|s| -> Result<usize, rustix::io::Errno> {
+    ///     s.submit(Request::read(file.as_fd(), &mut head, 0).user_data(1))?;
+    ///     s.submit(Request::read(file.as_fd(), &mut tail, 16).user_data(2))?;
+    ///     let mut total = 0;
+    ///     for done in s.wait(2, None)? {
+    ///         total += done.event.result()?;
+    ///     }
+    ///     Ok(total)
+    /// })?;
+    /// assert_eq!(total, 32);
+    /// assert_eq!(&head[..9], b"[package]");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// A buffer cannot be dropped while its request may be in flight:
+    ///
+    /// ```compile_fail,E0597
+    /// # use linux_aio::{Context, Request};
+    /// # use std::os::fd::AsFd;
+    /// # let file = std::fs::File::open("Cargo.toml").unwrap();
+    /// # let mut ctx = Context::new(8).unwrap();
+    /// ctx.scope::<4, _>(|s| {
+    ///     let mut buf = [0u8; 16]; // lives only inside the closure
+    ///     s.submit(Request::read(file.as_fd(), &mut buf, 0)).unwrap();
+    /// });
+    /// ```
+    ///
+    /// nor moved:
+    ///
+    /// ```compile_fail,E0505
+    /// # use linux_aio::{Context, Request};
+    /// # use std::os::fd::AsFd;
+    /// # let file = std::fs::File::open("Cargo.toml").unwrap();
+    /// # let mut ctx = Context::new(8).unwrap();
+    /// let mut buf = vec![0u8; 16];
+    /// ctx.scope::<4, _>(|s| {
+    ///     s.submit(Request::read(file.as_fd(), &mut buf, 0)).unwrap();
+    ///     let moved = buf;
+    /// });
+    /// ```
+    ///
+    /// nor reused, read or written, until its completion hands it back:
+    ///
+    /// ```compile_fail,E0499
+    /// # use linux_aio::{Context, Request};
+    /// # use std::os::fd::AsFd;
+    /// # let file = std::fs::File::open("Cargo.toml").unwrap();
+    /// # let mut ctx = Context::new(8).unwrap();
+    /// let mut buf = [0u8; 16];
+    /// ctx.scope::<4, _>(|s| {
+    ///     s.submit(Request::read(file.as_fd(), &mut buf, 0)).unwrap();
+    ///     s.submit(Request::read(file.as_fd(), &mut buf, 0)).unwrap();
+    /// });
+    /// ```
+    ///
+    /// nor written while the scope holds it:
+    ///
+    /// ```compile_fail,E0506
+    /// # use linux_aio::{Context, Request};
+    /// # use std::os::fd::AsFd;
+    /// # let file = std::fs::File::open("Cargo.toml").unwrap();
+    /// # let mut ctx = Context::new(8).unwrap();
+    /// let mut buf = [0u8; 16];
+    /// ctx.scope::<4, _>(|s| {
+    ///     s.submit(Request::read(file.as_fd(), &mut buf, 0)).unwrap();
+    ///     buf[0] = 1;
+    /// });
+    /// ```
+    pub fn scope<'env, const N: usize, T>(
+        &'env mut self,
+        f: impl for<'scope> FnOnce(&'scope Scope<'scope, 'env, N>) -> T,
+    ) -> T {
+        let scope = Scope {
+            ctx: RefCell::new(self),
+            slots: RefCell::new(core::array::from_fn(|_| Slot {
+                cb: iocb::default(),
+                buffer: None,
+                state: State::Free,
+                generation: 0,
+                event: Event::default(),
+            })),
+            in_flight: Cell::new(0),
+            events: RefCell::new([Event::default(); N]),
+            _scope: PhantomData,
+        };
+        // The guard drains the scope when `f` returns and also while unwinding from a panic in
+        // `f`. It is a local of this function, so no user code can leak it.
+        let _drain = DrainOnDrop(&scope);
+        f(&scope)
+    }
+}
+
+impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
+    /// Number of requests submitted and not yet reaped.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.get()
+    }
+
+    /// Number of free slots.
+    pub fn free_slots(&self) -> usize {
+        self.slots
+            .borrow()
+            .iter()
+            .filter(|s| s.state == State::Free)
+            .count()
+    }
+
+    /// Stores `request` in a free slot without submitting it (see [`Scope::submit_prepared`]).
+    /// When all `N` slots are taken the request comes back with `EAGAIN`.
+    pub fn prepare(&self, request: Request<'scope>) -> Result<Ticket, Rejected<'scope>> {
+        let mut slots = self.slots.borrow_mut();
+        let Some((index, slot)) = slots
+            .iter_mut()
+            .enumerate()
+            .find(|(_, s)| s.state == State::Free)
+        else {
+            return Err(Rejected {
+                error: Errno::AGAIN,
+                request,
+            });
+        };
+        slot.cb = *request.iocb();
+        slot.buffer = Some(request.into_buffer());
+        slot.state = State::Prepared;
+        slot.generation = slot.generation.wrapping_add(1);
+        Ok(Ticket {
+            slot: index as u32,
+            generation: slot.generation,
+        })
+    }
+
+    /// Submits every prepared request, in slot order, with one `io_submit`. On a partial
+    /// submission the refused requests stay prepared (submit them again after reaping, or
+    /// [`Scope::discard_prepared`]).
+    pub fn submit_prepared(&self) -> Result<usize, SubmitError> {
+        let mut slots = self.slots.borrow_mut();
+        let mut batch = [core::ptr::null_mut::<iocb>(); N];
+        let mut order = [0usize; N];
+        let mut n = 0;
+        for (i, slot) in slots.iter_mut().enumerate() {
+            if slot.state == State::Prepared {
+                batch[n] = &mut slot.cb;
+                order[n] = i;
+                n += 1;
+            }
+        }
+        // SAFETY: each iocb names a buffer (and fd, eventfd) borrowed for 'scope, and the scope
+        // does not end before every submitted request is reaped (Drop); the iocbs live in
+        // slots that do not move while the scope exists.
+        let result = unsafe { self.ctx.borrow().submit_raw(batch.as_mut_ptr(), n) };
+        let accepted = match result {
+            Ok(k) => k,
+            Err(e) => e.submitted,
+        };
+        for &i in &order[..accepted] {
+            slots[i].state = State::InFlight;
+        }
+        self.in_flight.set(self.in_flight.get() + accepted);
+        result
+    }
+
+    /// Drops every prepared, unsubmitted request.
+    pub fn discard_prepared(&self) {
+        for slot in self
+            .slots
+            .borrow_mut()
+            .iter_mut()
+            .filter(|s| s.state == State::Prepared)
+        {
+            slot.state = State::Free;
+            slot.buffer = None;
+        }
+    }
+
+    /// Submits one request (and any still prepared before it). When it is refused (`EAGAIN`:
+    /// all `N` slots taken or the ring full; `EBADF`, `EINVAL`, ...) it comes back unsubmitted.
+    pub fn submit(&self, request: Request<'scope>) -> Result<Ticket, Rejected<'scope>> {
+        let ticket = self.prepare(request)?;
+        match self.submit_prepared() {
+            Ok(_) => Ok(ticket),
+            Err(e) => {
+                let mut slots = self.slots.borrow_mut();
+                let slot = &mut slots[ticket.slot as usize];
+                if slot.state != State::Prepared {
+                    // Ours went in; an earlier prepared request was the one refused.
+                    return Ok(ticket);
+                }
+                slot.state = State::Free;
+                let buffer = slot.buffer.take().unwrap_or(Buffer::None);
+                Err(Rejected {
+                    error: e.error,
+                    request: Request::from_parts(slot.cb, buffer),
+                })
+            }
+        }
+    }
+
+    /// Waits for at least `min` completions (or `timeout`), and returns every completion
+    /// reaped so far, each with its buffer. `EINVAL` if `min` exceeds what is in flight;
+    /// `EINTR` if a signal arrived first.
+    pub fn wait(
+        &self,
+        min: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Completions<'_, 'scope, 'env, N>, Errno> {
+        if min > self.in_flight.get() {
+            return Err(Errno::INVAL);
+        }
+        self.reap(min, timeout)?;
+        Ok(Completions {
+            scope: self,
+            next: 0,
+        })
+    }
+
+    /// Reaps into the slots, so a completion is accounted for even if it is never handed out.
+    fn reap(&self, min: usize, timeout: Option<Duration>) -> Result<usize, Errno> {
+        let mut events = self.events.borrow_mut();
+        let max = self.in_flight.get().min(N);
+        let n = self
+            .ctx
+            .borrow_mut()
+            .wait(&mut events[..max], min, timeout)?;
+        let mut slots = self.slots.borrow_mut();
+        for ev in &events[..n] {
+            if let Some(slot) = slot_of(&mut slots[..], ev.iocb_address()) {
+                if slot.state == State::InFlight {
+                    slot.state = State::Done;
+                    slot.event = *ev;
+                    self.in_flight.set(self.in_flight.get() - 1);
+                }
+            }
+            // An event that no slot owns comes from a request submitted outside the scope
+            // (the unsafe API, before the scope began); it is dropped here.
+        }
+        Ok(n)
+    }
+
+    /// Cancels the request behind `ticket`, telling apart what the kernel cannot.
+    pub fn cancel(&self, ticket: Ticket) -> Result<ScopedCancel, Errno> {
+        let (address, cancelable) = {
+            let slots = self.slots.borrow();
+            let Some(slot) = slots
+                .get(ticket.slot as usize)
+                .filter(|s| s.generation == ticket.generation)
+            else {
+                return Ok(ScopedCancel::AlreadyComplete);
+            };
+            match slot.state {
+                State::InFlight => {}
+                State::Prepared => return Err(Errno::INVAL),
+                State::Free | State::Done => return Ok(ScopedCancel::AlreadyComplete),
+            }
+            (
+                &slot.cb as *const iocb,
+                slot.cb.aio_lio_opcode == crate::raw::IOCB_CMD_POLL,
+            )
+        };
+        let outcome = self.ctx.borrow().cancel(address)?;
+        match outcome {
+            Cancel::InProgress => Ok(ScopedCancel::InProgress),
+            Cancel::Canceled(event) => {
+                let mut slots = self.slots.borrow_mut();
+                let slot = &mut slots[ticket.slot as usize];
+                slot.state = State::Done;
+                slot.event = event;
+                self.in_flight.set(self.in_flight.get() - 1);
+                Ok(ScopedCancel::Canceled)
+            }
+            Cancel::NotCanceled => {
+                let waiting = self.ctx.borrow_mut().completion_waiting(address as u64);
+                Ok(match (waiting, cancelable) {
+                    (Some(true), _) | (_, true) => ScopedCancel::AlreadyComplete,
+                    _ => ScopedCancel::NotCancelable,
+                })
+            }
+        }
+    }
+
+    fn take_done(&self, from: usize) -> Option<(usize, Completion<'scope>)> {
+        let mut slots = self.slots.borrow_mut();
+        let (i, slot) = slots
+            .iter_mut()
+            .enumerate()
+            .skip(from)
+            .find(|(_, s)| s.state == State::Done)?;
+        slot.state = State::Free;
+        let completion = Completion {
+            ticket: Ticket {
+                slot: i as u32,
+                generation: slot.generation,
+            },
+            event: slot.event,
+            buffer: slot.buffer.take().unwrap_or(Buffer::None),
+        };
+        Some((i, completion))
+    }
+}
+
+fn slot_of<'a, 'scope>(
+    slots: &'a mut [Slot<'scope>],
+    address: u64,
+) -> Option<&'a mut Slot<'scope>> {
+    slots
+        .iter_mut()
+        .find(|s| &s.cb as *const iocb as u64 == address)
+}
+
+/// The completions a [`Scope::wait`] made available, each with its buffer.
+pub struct Completions<'a, 'scope, 'env, const N: usize> {
+    scope: &'a Scope<'scope, 'env, N>,
+    next: usize,
+}
+
+impl<'scope, const N: usize> Iterator for Completions<'_, 'scope, '_, N> {
+    type Item = Completion<'scope>;
+
+    fn next(&mut self) -> Option<Completion<'scope>> {
+        let (i, c) = self.scope.take_done(self.next)?;
+        self.next = i + 1;
+        Some(c)
+    }
+}
+
+/// Drains its scope when dropped: see [`Scope::drain`].
+struct DrainOnDrop<'a, 'scope, 'env, const N: usize>(&'a Scope<'scope, 'env, N>);
+
+impl<const N: usize> Drop for DrainOnDrop<'_, '_, '_, N> {
+    fn drop(&mut self) {
+        self.0.drain();
+    }
+}
+
+impl<const N: usize> Scope<'_, '_, N> {
+    /// Cancels in-flight polls, then reaps until nothing is in flight. Runs when the scope
+    /// ends, normally or by unwinding; it is the reason a scope's buffers can be borrowed.
+    fn drain(&self) {
+        self.discard_prepared();
+        let polls: [Option<*const iocb>; N] = {
+            let slots = self.slots.borrow();
+            core::array::from_fn(|i| {
+                let s = &slots[i];
+                (s.state == State::InFlight && s.cb.aio_lio_opcode == crate::raw::IOCB_CMD_POLL)
+                    .then_some(&s.cb as *const iocb)
+            })
+        };
+        for address in polls.into_iter().flatten() {
+            let _ = self.ctx.borrow().cancel(address);
+        }
+        while self.in_flight.get() > 0 {
+            match self.reap(1, None) {
+                Ok(_) | Err(Errno::INTR) => {}
+                // No other error is expected on a live context. Stopping would let the kernel
+                // write into buffers about to be freed, and retrying could spin for ever:
+                // io_destroy waits for every request, so the buffers are safe once it returns.
+                Err(_) => {
+                    self.ctx.borrow_mut().destroy_in_place();
+                    self.in_flight.set(0);
+                }
+            }
+        }
+    }
+}
