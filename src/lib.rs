@@ -23,7 +23,7 @@ mod context;
 #[cfg(unix)]
 mod request;
 #[cfg(unix)]
-mod ring;
+pub mod ring;
 #[cfg(unix)]
 mod scope;
 

@@ -18,10 +18,13 @@ use crate::raw::{aio_ring, io_event, AIO_RING_INCOMPAT_FEATURES, AIO_RING_MAGIC}
 /// Size of the ring header; the events start right after it.
 const HEADER_LEN: usize = core::mem::size_of::<aio_ring>();
 
-/// A validated view of a completion ring. One reaper at a time: the owner (`Context`) only
-/// reaps through `&mut self`.
+/// A validated view of a completion ring. One reaper at a time: reaping takes `&mut self`, and
+/// nothing else may reap the same context concurrently (no other `Ring`, no `io_getevents`).
+///
+/// [`Context`](crate::Context) uses this internally; it is public for code that holds a bare
+/// context id, such as a C ABI layer.
 #[derive(Debug)]
-pub(crate) struct Ring {
+pub struct Ring {
     base: NonNull<aio_ring>,
     nr: u32,
 }
@@ -33,12 +36,14 @@ unsafe impl Send for Ring {}
 unsafe impl Sync for Ring {}
 
 impl Ring {
-    /// Attaches to the ring at `base` if its header says user space may read it.
+    /// Attaches to the ring at `base` (the context id as an address) if its header says user
+    /// space may read it: magic, no incompatible features, a 32-byte header, `nr > 0`. The
+    /// slot count is taken from the header now and trusted from then on.
     ///
     /// # Safety
     /// `base` must be the address of a ring the kernel has just mapped (right after `io_setup`),
     /// and the mapping must stay mapped for as long as the returned `Ring` is used.
-    pub(crate) unsafe fn attach(base: *mut aio_ring) -> Option<Ring> {
+    pub unsafe fn attach(base: *mut aio_ring) -> Option<Ring> {
         let base = NonNull::new(base)?;
         // SAFETY: the caller guarantees a fresh mapping whose header the kernel wrote.
         let header = unsafe { base.as_ptr().read_volatile() };
@@ -53,7 +58,7 @@ impl Ring {
     }
 
     /// Number of event slots.
-    pub(crate) fn nr(&self) -> u32 {
+    pub fn nr(&self) -> u32 {
         self.nr
     }
 
@@ -65,7 +70,7 @@ impl Ring {
     }
 
     /// True while the header still describes the ring attached to (nothing scribbled on it).
-    pub(crate) fn intact(&self) -> bool {
+    pub fn intact(&self) -> bool {
         self.word(core::mem::offset_of!(aio_ring, magic))
             .load(Ordering::Relaxed)
             == AIO_RING_MAGIC
@@ -119,13 +124,13 @@ impl Ring {
     }
 
     /// Number of completions waiting in the ring.
-    pub(crate) fn pending(&self) -> usize {
+    pub fn pending(&self) -> usize {
         self.window().1 as usize
     }
 
     /// Copies up to `out.len()` waiting completions into `out`, oldest first, and releases their
     /// slots to the kernel. Returns how many were copied.
-    pub(crate) fn reap(&mut self, out: &mut [io_event]) -> usize {
+    pub fn reap(&mut self, out: &mut [io_event]) -> usize {
         let (head, available) = self.window();
         let n = (available as usize).min(out.len()) as u32;
         for (i, slot) in out[..n as usize].iter_mut().enumerate() {
@@ -138,7 +143,7 @@ impl Ring {
     }
 
     /// True if a completion for the request whose iocb address is `obj` is waiting in the ring.
-    pub(crate) fn contains(&self, obj: u64) -> bool {
+    pub fn contains(&self, obj: u64) -> bool {
         let (head, available) = self.window();
         (0..available).any(|i| self.event((head + i) % self.nr).obj == obj)
     }
