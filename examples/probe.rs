@@ -1,49 +1,43 @@
 //! `cargo run --example probe [-- --json]`: reports what the running kernel's native AIO offers.
 //!
-//! AIO system calls go through `linux_aio::raw` only; everything else uses std and rustix. Every
-//! kernel answer, failures included, becomes a value in the report: the program never panics on
-//! what the kernel says, and exits 0 whenever it wrote a report (a kernel without AIO is a valid
-//! report). Built for `x86_64-unknown-linux-musl` it is a static binary that can run as, or from,
-//! an initramfs `/init`.
+//! AIO goes through the safe API (`Context`, `Request`, `Context::scope`); the raw layer is used
+//! only to read the ring header fields the report shows. Every kernel answer, failures included,
+//! becomes a value in the report: the program never panics on what the kernel says, and exits 0
+//! whenever it wrote a report (a kernel without AIO is a valid report). Built for
+//! `x86_64-unknown-linux-musl` it is a static binary that can run as, or from, an initramfs
+//! `/init`.
 
-use std::ffi::c_long;
 use std::fs::File;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use linux_aio::raw::{
-    self, __aio_sigset, __kernel_timespec, aio_context_t, aio_ring, io_event, iocb,
-};
+use linux_aio::raw::{self, aio_ring};
+use linux_aio::{Context, Event, Request, RwFlags, Scope, ScopedCancel, SigSet};
 use rustix::event::{eventfd, EventfdFlags, PollFlags};
-use rustix::fd::{AsRawFd, OwnedFd};
+use rustix::fd::{AsFd, OwnedFd};
 use rustix::io::Errno;
 
 /// How long to wait for a completion that should arrive at once.
 const WAIT: Duration = Duration::from_secs(1);
 /// Slots asked of `io_setup`; the probe has at most one request in flight.
 const NR_EVENTS: u32 = 16;
-/// The bytes each `RWF_*` test writes; static, so they outlive any request that names them.
+/// The bytes each `RWF_*` test writes.
 static WRITE_DATA: [u8; 8] = *b"aioprobe";
 
-/// `aio_data` tags, so that every probe recognises its own completion.
-const TAG_POLL: u64 = 0x706f_6c6c;
-const TAG_CANCEL: u64 = 0x6361_6e63;
-const TAG_RWF: u64 = 0x7277_6600;
-
-/// The `aio_rw_flags` values tried on a buffered `IOCB_CMD_PWRITE`: JSON key, label, flag.
-const RWF_TESTS: [(&str, &str, i32); 6] = [
-    ("rwf_hipri", "RWF_HIPRI", raw::RWF_HIPRI),
-    ("rwf_dsync", "RWF_DSYNC", raw::RWF_DSYNC),
-    ("rwf_sync", "RWF_SYNC", raw::RWF_SYNC),
-    ("rwf_nowait", "RWF_NOWAIT", raw::RWF_NOWAIT),
-    ("rwf_append", "RWF_APPEND", raw::RWF_APPEND),
-    ("rwf_unknown_bit30", "RWF unknown (1<<30)", 1 << 30),
+/// The `aio_rw_flags` values tried on a buffered `IOCB_CMD_PWRITE`: JSON key, label, flags.
+const RWF_TESTS: [(&str, &str, RwFlags); 6] = [
+    ("rwf_hipri", "RWF_HIPRI", RwFlags::HIPRI),
+    ("rwf_dsync", "RWF_DSYNC", RwFlags::DSYNC),
+    ("rwf_sync", "RWF_SYNC", RwFlags::SYNC),
+    ("rwf_nowait", "RWF_NOWAIT", RwFlags::NOWAIT),
+    ("rwf_append", "RWF_APPEND", RwFlags::APPEND),
+    (
+        "rwf_unknown_bit30",
+        "RWF unknown (1<<30)",
+        RwFlags::from_bits_retain(1 << 30),
+    ),
 ];
-
-const fn neg(errno: Errno) -> c_long {
-    -(errno.raw_os_error() as c_long)
-}
 
 fn main() {
     let mut json = false;
@@ -75,19 +69,19 @@ fn main() {
     let aio_max_nr = sysctl_fs("aio-max-nr");
     let aio_nr = sysctl_fs("aio-nr");
 
-    let aio = Aio::setup(NR_EVENTS);
-    let status = match &aio {
+    let ctx = Context::new(NR_EVENTS);
+    let status = match &ctx {
         Ok(_) => "available".to_string(),
-        Err(ret) if *ret == neg(Errno::NOSYS) => "unavailable (ENOSYS)".to_string(),
-        Err(ret) => format!("io_setup failed ({})", kernel_error(*ret)),
+        Err(Errno::NOSYS) => "unavailable (ENOSYS)".to_string(),
+        Err(e) => format!("io_setup failed ({})", name(*e)),
     };
     report.add("aio", "aio", Value::Text(status));
     report.add("aio_max_nr", "fs.aio-max-nr", aio_max_nr);
     report.add("aio_nr", "fs.aio-nr", aio_nr);
-    let aio = aio.ok();
+    let mut ctx = ctx.ok();
 
     // Every row below needs a context: n/a without one.
-    let ring = aio.as_ref().map(Aio::ring_header);
+    let ring = ctx.as_ref().map(ring_header);
     let field = |f: fn(&aio_ring) -> Value| ring.as_ref().map_or(Value::Na, f);
     report.add("ring_magic", "ring magic", field(|r| Value::Hex(r.magic)));
     report.add("ring_nr", "ring nr", field(|r| Value::Int(r.nr.into())));
@@ -101,49 +95,43 @@ fn main() {
         "ring incompat_features",
         field(|r| Value::Int(r.incompat_features.into())),
     );
+    let reaping = ctx.as_ref().map(Context::user_space_reaping);
     report.add(
         "user_space_reaping",
         "user-space reaping usable",
-        field(|r| {
-            Value::Bool(
-                r.magic == raw::AIO_RING_MAGIC
-                    && r.incompat_features == raw::AIO_RING_INCOMPAT_FEATURES
-                    && r.header_length == 32,
-            )
-        }),
+        reaping.map_or(Value::Na, Value::Bool),
     );
 
-    let run =
-        |f: &dyn Fn(&Aio) -> String| aio.as_ref().map_or(Value::Na, |aio| Value::Text(f(aio)));
-    report.add("poll", "POLL", run(&probe_poll));
-    report.add("io_pgetevents", "io_pgetevents", run(&probe_pgetevents));
+    report.add("poll", "POLL", run(&mut ctx, probe_poll));
+    report.add(
+        "io_pgetevents",
+        "io_pgetevents",
+        run(&mut ctx, probe_pgetevents),
+    );
     // Buffered-write flags depend on the filesystem: say which directory the file is in.
     let dir = std::env::temp_dir().display().to_string();
     report.add("rwf_dir", "RWF test directory", Value::Text(dir));
-    let temp = aio.as_ref().map(|_| TempFile::create());
-    for (key, label, flag) in RWF_TESTS {
-        let value = match (&aio, &temp) {
-            (Some(aio), Some(Ok(temp))) => Value::Text(probe_rwf(aio, &temp.file, flag)),
+    let temp = ctx.as_ref().map(|_| TempFile::create());
+    for (key, label, flags) in RWF_TESTS {
+        let value = match (&mut ctx, &temp) {
+            (Some(ctx), Some(Ok(temp))) => Value::Text(probe_rwf(ctx, &temp.file, flags)),
             (Some(_), Some(Err(why))) => Value::Text(format!("n/a (temp file: {why})")),
             _ => Value::Na,
         };
         report.add(key, label, value);
     }
-    report.add("cancel", "cancel", run(&probe_cancel));
+    report.add("cancel", "cancel", run(&mut ctx, probe_cancel));
 
-    let destroy = match aio {
-        Some(aio) => {
-            let (ret, took) = aio.destroy();
-            let ms = took.as_secs_f64() * 1000.0;
-            match ret {
-                0 => Value::Millis(ms),
-                ret => Value::Text(format!("failed ({}) after {ms:.1} ms", kernel_error(ret))),
-            }
+    let destroy = ctx.map_or(Value::Na, |ctx| {
+        let start = Instant::now();
+        let ret = ctx.destroy();
+        let ms = start.elapsed().as_secs_f64() * 1000.0;
+        match ret {
+            Ok(()) => Value::Millis(ms),
+            Err(e) => Value::Text(format!("failed ({}) after {ms:.1} ms", name(e))),
         }
-        None => Value::Na,
-    };
+    });
     report.add("io_destroy_ms", "io_destroy", destroy);
-    drop(temp); // removes the file, now that no request can name it
 
     let mut out = std::io::stdout().lock();
     // A closed stdout (`probe | head -1`) is not worth a panic: ignore write errors.
@@ -155,221 +143,140 @@ fn main() {
     let _ = out.flush();
 }
 
-/// A context from a successful `io_setup`, live until [`Aio::destroy`] consumes it.
-struct Aio {
-    ctx: aio_context_t,
+/// The probe `f`'s report, or n/a without a context.
+fn run(ctx: &mut Option<Context>, f: fn(&mut Context) -> String) -> Value {
+    ctx.as_mut().map_or(Value::Na, |ctx| Value::Text(f(ctx)))
 }
 
-impl Aio {
-    /// `io_setup(nr)`: the context, or the kernel's negated errno.
-    fn setup(nr: u32) -> Result<Aio, c_long> {
-        let mut ctx: aio_context_t = 0;
-        // SAFETY: `ctx` is a live local, valid for reads and writes, and 0 as io_setup requires.
-        let ret = unsafe { raw::io_setup(nr, &mut ctx) };
-        if ret == 0 {
-            Ok(Aio { ctx })
-        } else {
-            Err(ret)
-        }
-    }
-
-    /// The completion ring's header, which the kernel maps at the context's address.
-    fn ring_header(&self) -> aio_ring {
-        // SAFETY: `self.ctx` came from a successful io_setup and is not destroyed yet (destroy
-        // consumes `self`), so the kernel's ring mapping (page-aligned, at least one page,
-        // readable) starts at that address with this 32-byte header. Volatile: the kernel
-        // updates it behind the compiler's back.
-        unsafe { std::ptr::read_volatile(self.ctx as *const aio_ring) }
-    }
-
-    /// `io_submit` of the single request `cb`.
-    ///
-    /// # Safety
-    /// Every buffer `cb` names must stay valid until its event is reaped or the context is
-    /// destroyed (the probe only uses `'static` buffers, or none).
-    unsafe fn submit(&self, cb: &mut iocb) -> Result<(), String> {
-        let mut list: [*mut iocb; 1] = [cb];
-        // SAFETY: `list` holds one pointer to a live iocb; the caller keeps its buffers valid.
-        let ret = unsafe { raw::io_submit(self.ctx, 1, list.as_mut_ptr()) };
-        match ret {
-            1 => Ok(()),
-            ret => Err(kernel_error(ret)),
-        }
-    }
-
-    /// `io_cancel` of the request submitted from `cb`, with `result` as the result buffer.
-    fn cancel(&self, cb: &mut iocb, result: &mut io_event) -> c_long {
-        // SAFETY: `cb` is readable (the kernel reads its aio_key), `result` writable; the context
-        // is live.
-        unsafe { raw::io_cancel(self.ctx, cb, result) }
-    }
-
-    /// Waits up to [`WAIT`] for the event tagged `data`, dropping any other.
-    fn reap(&self, data: u64) -> Result<io_event, String> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(format!("no event within {} ms", WAIT.as_millis()));
-            }
-            let mut timeout = timespec(left);
-            let mut event = io_event::default();
-            // SAFETY: the context is live; `event` is writable for the one event asked for and
-            // `timeout` is readable.
-            let ret = unsafe { raw::io_getevents(self.ctx, 1, 1, &mut event, &mut timeout) };
-            match ret {
-                1 if event.data == data => return Ok(event),
-                // Another request's event, a timeout (the deadline check ends it), a signal.
-                0 | 1 => {}
-                ret if ret == neg(Errno::INTR) => {}
-                ret => return Err(format!("io_getevents: {}", kernel_error(ret))),
-            }
-        }
-    }
-
-    /// `io_pgetevents` with min_nr 0, nr 1, a zero timeout and an empty signal mask.
-    fn pgetevents_now(&self) -> c_long {
-        let mask: u64 = 0;
-        let sigset = __aio_sigset {
-            sigmask: (&raw const mask).cast(),
-            sigsetsize: raw::KERNEL_SIGSET_SIZE,
-        };
-        let mut timeout = timespec(Duration::ZERO);
-        let mut event = io_event::default();
-        // SAFETY: the context is live; `event` is writable for one event; `timeout`, `sigset`
-        // and the 8-byte mask it points to are readable locals.
-        unsafe { raw::io_pgetevents(self.ctx, 0, 1, &mut event, &mut timeout, &sigset) }
-    }
-
-    /// `io_destroy`, and how long it took.
-    fn destroy(self) -> (c_long, Duration) {
-        let start = Instant::now();
-        // SAFETY: consuming `self` ends every use of the context and its ring.
-        let ret = unsafe { raw::io_destroy(self.ctx) };
-        (ret, start.elapsed())
-    }
+/// The completion ring's header, which the kernel maps at the context's id.
+fn ring_header(ctx: &Context) -> aio_ring {
+    // SAFETY: `ctx` is live (borrowed) and was just created: io_setup mapped the ring
+    // (page-aligned, at least one page, readable) at its id, and only io_destroy unmaps it, which
+    // needs the context by value (or a scope's last-resort drain; no scope has run yet).
+    // Volatile: the kernel updates the header behind the compiler's back.
+    unsafe { std::ptr::read_volatile(ctx.id() as *const aio_ring) }
 }
 
-/// A `IOCB_CMD_POLL` request for `POLLIN` on `fd`.
-fn poll_iocb(fd: &OwnedFd, tag: u64) -> iocb {
-    iocb {
-        aio_data: tag,
-        aio_lio_opcode: raw::IOCB_CMD_POLL,
-        aio_fildes: fd.as_raw_fd() as u32,
-        aio_buf: PollFlags::IN.bits() as u64,
-        ..iocb::default()
+/// Waits up to [`WAIT`] for the completion of the scope's one request (at once if a cancel has
+/// already handed it to the scope).
+fn reap(s: &Scope<'_, '_, 1>) -> Result<Event, String> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!("no event within {} ms", WAIT.as_millis()));
+        }
+        match s.wait(s.in_flight(), Some(left)) {
+            Ok(mut done) => {
+                if let Some(c) = done.next() {
+                    return Ok(c.event);
+                }
+                // Timed out: the deadline check ends the loop.
+            }
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(format!("io_getevents: {}", name(e))),
+        }
     }
 }
 
 /// POLL on a readable eventfd: it completes at once with the ready mask.
-fn probe_poll(aio: &Aio) -> String {
+fn probe_poll(ctx: &mut Context) -> String {
     let fd = match eventfd_with(1) {
         Ok(fd) => fd,
         Err(why) => return format!("n/a ({why})"),
     };
-    let mut cb = poll_iocb(&fd, TAG_POLL);
-    // SAFETY: a POLL request names no buffer.
-    if let Err(why) = unsafe { aio.submit(&mut cb) } {
-        return format!("unsupported ({why} from io_submit)");
-    }
-    match aio.reap(TAG_POLL) {
-        Ok(event) if event.res < 0 => format!(
-            "unsupported ({} in res)",
-            errno_name(event.res.saturating_neg())
-        ),
-        Ok(event) => format!("supported (res=0x{:x})", event.res),
-        Err(why) => format!("unknown ({why})"),
+    ctx.scope::<1, _>(|s| {
+        if let Err(r) = s.submit(Request::poll(fd.as_fd(), PollFlags::IN)) {
+            return format!("unsupported ({} from io_submit)", name(r.error));
+        }
+        // The raw `res`, not `Event::result`, which would panic on a value no errno has.
+        match reap(s).map(|e| e.as_raw().res) {
+            Ok(res) if res < 0 => format!("unsupported ({} in res)", res_name(res)),
+            Ok(res) => format!("supported (res=0x{res:x})"),
+            Err(why) => format!("unknown ({why})"),
+        }
+    })
+}
+
+/// `io_pgetevents` with min_nr 0, nr 1, a zero timeout and an empty signal mask.
+fn probe_pgetevents(ctx: &mut Context) -> String {
+    // With min 0 a wait reading the ring would return before making the system call.
+    let reaping = ctx.user_space_reaping();
+    ctx.set_user_space_reaping(false);
+    let mut events = [Event::default()];
+    let ret = ctx.wait_with_sigmask(&mut events, 0, Some(Duration::ZERO), &SigSet::empty());
+    ctx.set_user_space_reaping(reaping);
+    match ret {
+        Err(Errno::NOSYS) => "unsupported (ENOSYS)".into(),
+        Err(e) => format!("error ({})", name(e)),
+        Ok(_) => "supported".into(),
     }
 }
 
-fn probe_pgetevents(aio: &Aio) -> String {
-    match aio.pgetevents_now() {
-        ret if ret == neg(Errno::NOSYS) => "unsupported (ENOSYS)".into(),
-        ret if raw::is_error(ret) || ret < 0 => format!("error ({})", kernel_error(ret)),
-        _ => "supported".into(),
-    }
-}
-
-/// A small buffered PWRITE with `aio_rw_flags = flag`.
-fn probe_rwf(aio: &Aio, file: &File, flag: i32) -> String {
-    let mut cb = iocb {
-        aio_data: TAG_RWF | flag as u32 as u64,
-        aio_lio_opcode: raw::IOCB_CMD_PWRITE,
-        aio_fildes: file.as_raw_fd() as u32,
-        aio_buf: WRITE_DATA.as_ptr() as u64,
-        aio_nbytes: WRITE_DATA.len() as u64,
-        aio_rw_flags: flag,
-        ..iocb::default()
-    };
-    // SAFETY: the only buffer is WRITE_DATA, a static.
-    if let Err(why) = unsafe { aio.submit(&mut cb) } {
-        return format!("rejected ({why} from io_submit)");
-    }
-    match aio.reap(cb.aio_data) {
-        Ok(event) if event.res < 0 => format!(
-            "rejected ({} in res)",
-            errno_name(event.res.saturating_neg())
-        ),
-        Ok(_) => "accepted".into(),
-        Err(why) => format!("unknown ({why})"),
-    }
+/// A small buffered PWRITE with `aio_rw_flags = flags`.
+fn probe_rwf(ctx: &mut Context, file: &File, flags: RwFlags) -> String {
+    ctx.scope::<1, _>(|s| {
+        if let Err(r) = s.submit(Request::write(file.as_fd(), &WRITE_DATA, 0).flags(flags)) {
+            return format!("rejected ({} from io_submit)", name(r.error));
+        }
+        match reap(s).map(|e| e.as_raw().res) {
+            Ok(res) if res < 0 => format!("rejected ({} in res)", res_name(res)),
+            Ok(_) => "accepted".into(),
+            Err(why) => format!("unknown ({why})"),
+        }
+    })
 }
 
 /// io_cancel of a POLL that cannot complete (its eventfd is not readable).
-fn probe_cancel(aio: &Aio) -> String {
+fn probe_cancel(ctx: &mut Context) -> String {
     let fd = match eventfd_with(0) {
         Ok(fd) => fd,
         Err(why) => return format!("n/a ({why})"),
     };
-    let mut cb = poll_iocb(&fd, TAG_CANCEL);
-    // SAFETY: a POLL request names no buffer.
-    if let Err(why) = unsafe { aio.submit(&mut cb) } {
-        return format!("none (POLL unsupported: {why})");
-    }
-    let sentinel = io_event {
-        data: u64::MAX,
-        obj: u64::MAX,
-        res: i64::MIN,
-        res2: i64::MIN,
-    };
-    let mut result = sentinel;
-    let ret = aio.cancel(&mut cb, &mut result);
-    let (text, reaped) = if ret == neg(Errno::INPROGRESS) {
-        match aio.reap(TAG_CANCEL) {
-            Ok(e) => (
-                format!("einprogress (event res={} res2={})", e.res, e.res2),
-                true,
-            ),
-            Err(why) => (format!("einprogress ({why})"), false),
+    ctx.scope::<1, _>(|s| {
+        let ticket = match s.submit(Request::poll(fd.as_fd(), PollFlags::IN)) {
+            Ok(ticket) => ticket,
+            Err(r) => return format!("none (POLL unsupported: {})", name(r.error)),
+        };
+        let text = match s.cancel(ticket) {
+            // Linux 3.12 and later: the event comes through the ring.
+            Ok(ScopedCancel::InProgress) => match reap(s) {
+                Ok(e) => format!(
+                    "einprogress (event res={} res2={})",
+                    e.as_raw().res,
+                    e.as_raw().res2
+                ),
+                Err(why) => format!("einprogress ({why})"),
+            },
+            // Before 3.12: io_cancel returned the event in its result buffer, which the safe
+            // API pre-fills with zeros (the kernel writes obj, the iocb's nonzero address).
+            Ok(ScopedCancel::Canceled) => match reap(s) {
+                Ok(e) if e.iocb_address() == 0 => {
+                    "result (but the result buffer was not written)".into()
+                }
+                Ok(e) => format!("result (res={} res2={})", e.as_raw().res, e.as_raw().res2),
+                Err(why) => format!("result ({why})"),
+            },
+            // The scope has not reaped the poll, so this is io_cancel's EINVAL.
+            Ok(ScopedCancel::AlreadyComplete | ScopedCancel::NotCancelable) => {
+                "none (EINVAL)".into()
+            }
+            Err(e) => format!("none ({})", name(e)),
+        };
+        if s.in_flight() > 0 {
+            // Still pending: make the eventfd readable so that it completes and the scope's
+            // drain, which waits without a timeout, returns.
+            let _ = rustix::io::write(&fd, &1u64.to_ne_bytes());
         }
-    } else if ret == 0 && result == sentinel {
-        (
-            "result (but the result buffer was not written)".to_string(),
-            false,
-        )
-    } else if ret == 0 {
-        (
-            format!("result (res={} res2={})", result.res, result.res2),
-            true,
-        )
-    } else {
-        (format!("none ({})", kernel_error(ret)), false)
-    };
-    if !reaped {
-        // Still pending (or its event unclaimed): make the eventfd readable and collect it, so
-        // nothing is left in flight.
-        let _ = rustix::io::write(&fd, &1u64.to_ne_bytes());
-        let _ = aio.reap(TAG_CANCEL);
-    }
-    text
+        text
+    })
 }
 
 fn eventfd_with(count: u64) -> Result<OwnedFd, String> {
-    let fd = eventfd(0, EventfdFlags::CLOEXEC)
-        .map_err(|e| format!("eventfd: {}", errno_name(e.raw_os_error().into())))?;
+    let fd = eventfd(0, EventfdFlags::CLOEXEC).map_err(|e| format!("eventfd: {}", name(e)))?;
     if count > 0 {
         rustix::io::write(&fd, &count.to_ne_bytes())
-            .map_err(|e| format!("eventfd write: {}", errno_name(e.raw_os_error().into())))?;
+            .map_err(|e| format!("eventfd write: {}", name(e)))?;
     }
     Ok(fd)
 }
@@ -403,13 +310,6 @@ impl Drop for TempFile {
     }
 }
 
-fn timespec(d: Duration) -> __kernel_timespec {
-    __kernel_timespec {
-        tv_sec: d.as_secs().min(i64::MAX as u64) as _,
-        tv_nsec: d.subsec_nanos().into(),
-    }
-}
-
 /// An integer from `/proc/sys/fs/<name>`, or n/a.
 fn sysctl_fs(name: &str) -> Value {
     std::fs::read_to_string(format!("/proc/sys/fs/{name}"))
@@ -418,15 +318,14 @@ fn sysctl_fs(name: &str) -> Value {
         .map_or(Value::Na, Value::Int)
 }
 
-/// What a raw-layer call returned, when it is not the expected success: an errno's name, or the
-/// unexpected value itself.
-fn kernel_error(ret: c_long) -> String {
-    if raw::is_error(ret) {
-        #[allow(clippy::useless_conversion)] // c_long is i32 on 32-bit (enosys) targets
-        errno_name(-i64::from(ret))
-    } else {
-        format!("unexpected return {ret}")
-    }
+/// The symbolic name of `errno`.
+fn name(errno: Errno) -> String {
+    errno_name(errno.raw_os_error().into())
+}
+
+/// The errno name of a negative event result.
+fn res_name(res: i64) -> String {
+    errno_name(res.saturating_neg())
 }
 
 /// The symbolic name of a Linux errno (rustix's constants carry the target's numbering).

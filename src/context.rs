@@ -39,14 +39,21 @@ impl Event {
 
     /// The result: bytes transferred for reads and writes, 0 for fsync, the ready mask for poll
     /// (0 for a cancelled poll), or the request's error.
+    ///
+    /// A negative value outside the errno range (`-4095..=-1`), which no kernel produces but
+    /// scribbled ring memory could, is reported as `EIO` rather than trusted.
     pub fn result(&self) -> Result<usize, Errno> {
-        if self.0.res < 0 {
-            Err(Errno::from_raw_os_error(
-                self.0.res.unsigned_abs().min(i32::MAX as u64) as i32,
-            ))
-        } else {
-            Ok(self.0.res as usize)
+        match self.0.res {
+            res @ 0.. => Ok(res as usize),
+            res @ -4095..=-1 => Err(Errno::from_raw_os_error(-res as i32)),
+            _ => Err(Errno::IO),
         }
+    }
+
+    /// The event's second result word (`io_event::res2`): 0 for every request kind in current
+    /// kernels except USB gadget I/O.
+    pub fn res2(&self) -> i64 {
+        self.0.res2
     }
 
     /// The address of the `iocb` the request was submitted from (`io_event::obj`).
@@ -306,6 +313,10 @@ impl Context {
 
     /// [`Context::wait`] with `mask` installed as the thread's signal mask for the duration of
     /// the wait, atomically (`io_pgetevents`, Linux 4.18; `ENOSYS` before).
+    ///
+    /// The mask matters only while waiting: when `min` completions are already in the ring
+    /// they are returned without a system call (and so without `ENOSYS` on old kernels); turn
+    /// [`Context::set_user_space_reaping`] off to make every call reach `io_pgetevents`.
     pub fn wait_with_sigmask(
         &mut self,
         events: &mut [Event],

@@ -21,6 +21,8 @@ mod layout;
 #[cfg(unix)]
 mod context;
 #[cfg(unix)]
+pub mod posix;
+#[cfg(unix)]
 mod request;
 #[cfg(unix)]
 pub mod ring;

@@ -212,9 +212,15 @@ impl<'a> Request<'a> {
     }
 
     /// `IOCB_FLAG_RESFD`: the kernel adds 1 to `eventfd` when this request completes.
-    pub fn eventfd(mut self, eventfd: BorrowedFd<'a>) -> Request<'a> {
+    pub fn eventfd(self, eventfd: BorrowedFd<'a>) -> Request<'a> {
+        self.eventfd_unchecked(&eventfd)
+    }
+
+    /// [`Request::eventfd`] for an eventfd whose lifetime the caller guarantees some other way
+    /// (it must stay open until the request has been reaped).
+    pub(crate) fn eventfd_unchecked(mut self, eventfd: &impl AsFd) -> Request<'a> {
         self.cb.aio_flags |= raw::IOCB_FLAG_RESFD;
-        self.cb.aio_resfd = fd_of(&eventfd);
+        self.cb.aio_resfd = fd_of(eventfd);
         self
     }
 

@@ -310,17 +310,32 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
     }
 
     /// Waits for at least `min` completions (or `timeout`), and returns every completion
-    /// reaped so far, each with its buffer. `EINVAL` if `min` exceeds what is in flight;
-    /// `EINTR` if a signal arrived first.
+    /// reaped so far, each with its buffer. `EINVAL` if `min` exceeds what is in flight and
+    /// ready; `EINTR` if a signal arrived first.
+    ///
+    /// Completions already reaped but not yet handed out (for example a request that
+    /// [`Scope::cancel`] reported `Canceled`) count towards `min` without waiting.
+    ///
+    /// The scope's end waits, without a time limit, for every request still in the kernel:
+    /// that is what makes lending buffers to it safe. Cancel or complete long waits first.
     pub fn wait(
         &self,
         min: usize,
         timeout: Option<Duration>,
     ) -> Result<Completions<'_, 'scope, 'env, N>, Errno> {
-        if min > self.in_flight.get() {
+        let ready = self
+            .slots
+            .borrow()
+            .iter()
+            .filter(|s| s.state == State::Done)
+            .count();
+        let need = min.saturating_sub(ready);
+        if need > self.in_flight.get() {
             return Err(Errno::INVAL);
         }
-        self.reap(min, timeout)?;
+        if self.in_flight.get() > 0 {
+            self.reap(need, timeout)?;
+        }
         Ok(Completions {
             scope: self,
             next: 0,

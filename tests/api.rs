@@ -54,6 +54,7 @@ fn main() {
             ("ring_pressure", ring_pressure),
             ("differential_ring_vs_syscall", differential_ring_vs_syscall),
             ("destroy_reports_and_frees", destroy_reports_and_frees),
+            ("event_decoding_never_panics", event_decoding_never_panics),
         ],
     )
 }
@@ -862,5 +863,29 @@ fn destroy_reports_and_frees() -> Outcome {
     }
     assert_eq!(ctx.destroy(), Ok(()));
     assert_eq!(aio_nr(), before);
+    Passed
+}
+
+/// Ring memory is untrusted: any `res` decodes, and printing an event never panics.
+fn event_decoding_never_panics() -> Outcome {
+    use linux_aio::raw::io_event;
+    for (res, expected) in [
+        (5, Ok(5)),
+        (0, Ok(0)),
+        (-9, Err(Errno::BADF)),
+        (-4095, Err(Errno::from_raw_os_error(4095))),
+        (-4096, Err(Errno::IO)),
+        (i64::MIN, Err(Errno::IO)),
+    ] {
+        let e = Event::from_raw(io_event {
+            data: 1,
+            obj: 2,
+            res,
+            res2: -1,
+        });
+        assert_eq!(e.result(), expected, "res {res}");
+        assert_eq!(e.res2(), -1);
+        assert!(!format!("{e:?}").is_empty());
+    }
     Passed
 }
