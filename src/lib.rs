@@ -37,3 +37,8 @@ pub use request::{Buffer, IoPriority, IoPriorityClass, Request, RwFlags};
 pub use rustix::io::Errno;
 #[cfg(unix)]
 pub use scope::{Completion, Completions, Rejected, Scope, ScopedCancel, Ticket};
+
+/// The README's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
