@@ -33,6 +33,7 @@ pub struct Event(io_event);
 
 impl Event {
     /// The request's [`Request::user_data`].
+    #[inline]
     pub fn user_data(&self) -> u64 {
         self.0.data
     }
@@ -42,6 +43,7 @@ impl Event {
     ///
     /// A negative value outside the errno range (`-4095..=-1`), which no kernel produces but
     /// scribbled ring memory could, is reported as `EIO` rather than trusted.
+    #[inline]
     pub fn result(&self) -> Result<usize, Errno> {
         match self.0.res {
             res @ 0.. => Ok(res as usize),
@@ -57,16 +59,19 @@ impl Event {
     }
 
     /// The address of the `iocb` the request was submitted from (`io_event::obj`).
+    #[inline]
     pub fn iocb_address(&self) -> u64 {
         self.0.obj
     }
 
     /// The raw event.
+    #[inline]
     pub fn as_raw(&self) -> &io_event {
         &self.0
     }
 
     /// An event with these raw contents.
+    #[inline]
     pub fn from_raw(event: io_event) -> Event {
         Event(event)
     }
@@ -268,6 +273,7 @@ impl Context {
     ///
     /// # Safety
     /// As [`Submitter::submit`].
+    #[inline]
     pub unsafe fn submit(&self, requests: &mut [&mut Request<'_>]) -> Result<usize, SubmitError> {
         // SAFETY: forwarded to the caller.
         unsafe { self.submitter().submit(requests) }
@@ -277,6 +283,7 @@ impl Context {
     ///
     /// # Safety
     /// As [`Submitter::submit_raw`].
+    #[inline]
     pub unsafe fn submit_raw(&self, iocbs: *mut *mut iocb, n: usize) -> Result<usize, SubmitError> {
         // SAFETY: forwarded to the caller.
         unsafe { self.submitter().submit_raw(iocbs, n) }
@@ -302,6 +309,7 @@ impl Context {
     ///
     /// Errors: `EINVAL` if `min > events.len()`, `EINTR` if a signal arrived before any
     /// completion (never retried behind your back).
+    #[inline]
     pub fn wait(
         &mut self,
         events: &mut [Event],
@@ -425,6 +433,7 @@ impl Submitter<'_> {
     /// completion has been reaped. The `Request` values themselves may be dropped after this
     /// returns (the kernel copies them), but [`Submitter::cancel`] needs the same address.
     /// [`Context::scope`] proves all of this at compile time instead.
+    #[inline]
     pub unsafe fn submit(&self, requests: &mut [&mut Request<'_>]) -> Result<usize, SubmitError> {
         // `&mut Request` is a pointer to a repr(C) struct whose first field is the iocb.
         let ptrs = requests.as_mut_ptr().cast::<*mut iocb>();
@@ -438,6 +447,7 @@ impl Submitter<'_> {
     /// # Safety
     /// `iocbs` must point to `n` pointers to valid `iocb`s; the contract of
     /// [`Submitter::submit`] applies to every request they describe.
+    #[inline]
     pub unsafe fn submit_raw(&self, iocbs: *mut *mut iocb, n: usize) -> Result<usize, SubmitError> {
         let mut done = 0;
         while done < n {

@@ -10,6 +10,9 @@
 //!   one request per descriptor at a time, in submission order. The layer first waits for
 //!   readiness with a kernel POLL request, then transfers with `RWF_NOWAIT`; an `EAGAIN` goes
 //!   back to waiting. Later requests on the same descriptor wait their turn in the layer.
+//!   Kernels that refuse `RWF_NOWAIT` on pipes and sockets (Linux 6.1 does) get the transfer
+//!   without it, still only after readiness: a read takes what is there, and a write is capped
+//!   at `PIPE_BUF` bytes (the room a writable pipe always has), so it may complete short.
 //! - Without kernel AIO (`ENOSYS`: qemu-user, `CONFIG_AIO=n`, targets without an architecture
 //!   module) every request runs synchronously when submitted (a stream request may then block),
 //!   and everything else behaves the same: `aio_cancel` answers [`CancelStatus::AllDone`].
@@ -25,7 +28,7 @@
 //! `aio_cancel`, `lio_listio`, [`Aio::progress`]). [`Aio::eventfd`] becomes readable whenever
 //! a kernel request of the layer completes, for event loops that want to call `progress` then.
 
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use core::time::Duration;
 
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -210,6 +213,8 @@ struct Inner<'scope, const N: usize> {
 /// where the kernel has no AIO). Obtained through [`with`].
 pub struct Aio<'a, 'scope, 'env, const N: usize> {
     scope: Option<&'a Scope<'scope, 'env, N>>,
+    /// Whether stream transfers use `RWF_NOWAIT` (false once the kernel has refused it).
+    stream_nowait: Cell<bool>,
     eventfd: Option<&'a OwnedFd>,
     inner: RefCell<Inner<'scope, N>>,
 }
@@ -273,6 +278,9 @@ fn is_stream(fd: BorrowedFd<'_>) -> Result<bool, Errno> {
     ))
 }
 
+/// `PIPE_BUF`: a pipe that polls writable has room for at least this many bytes.
+const PIPE_BUF: usize = 4096;
+
 fn user_data(index: usize, generation: u32) -> u64 {
     (u64::from(generation) << 32) | index as u64
 }
@@ -281,6 +289,7 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
     fn new(scope: Option<&'a Scope<'scope, 'env, N>>, eventfd: Option<&'a OwnedFd>) -> Self {
         Aio {
             scope,
+            stream_nowait: Cell::new(true),
             eventfd,
             inner: RefCell::new(Inner {
                 slots: core::array::from_fn(|_| Slot {
@@ -595,25 +604,35 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
                 };
                 Request::poll(cb.fd, events)
             } else {
-                let buffer = core::mem::replace(&mut cb.buffer, Buffer::None);
                 let offset = if slot.stream { 0 } else { cb.offset };
-                let r = match (buffer, cb.op) {
-                    (Buffer::Read(b), Op::Read) => Request::read(cb.fd, b, offset),
-                    (Buffer::Write(b), Op::Write) => Request::write(cb.fd, b, offset),
-                    (_, Op::Fsync(SyncMode::Sync)) => Request::fsync(cb.fd),
-                    (_, Op::Fsync(SyncMode::DataSync)) => Request::fdsync(cb.fd),
-                    (other, _) => {
-                        cb.buffer = other;
-                        drop(inner);
-                        self.finish_slot(i, Err(Errno::INVAL));
-                        return;
-                    }
+                let nowait = slot.stream && self.stream_nowait.get();
+                let r = match cb.op {
+                    Op::Read => match core::mem::replace(&mut cb.buffer, Buffer::None) {
+                        Buffer::Read(b) => Request::read(cb.fd, b, offset),
+                        other => {
+                            cb.buffer = other;
+                            drop(inner);
+                            self.finish_slot(i, Err(Errno::INVAL));
+                            return;
+                        }
+                    },
+                    // A shared slice is Copy: the control block keeps the whole buffer, so a
+                    // capped transfer (below) hands nothing shorter back.
+                    Op::Write => match cb.buffer {
+                        Buffer::Write(b) if slot.stream && !nowait => {
+                            Request::write(cb.fd, &b[..b.len().min(PIPE_BUF)], offset)
+                        }
+                        Buffer::Write(b) => Request::write(cb.fd, b, offset),
+                        _ => {
+                            drop(inner);
+                            self.finish_slot(i, Err(Errno::INVAL));
+                            return;
+                        }
+                    },
+                    Op::Fsync(SyncMode::Sync) => Request::fsync(cb.fd),
+                    Op::Fsync(SyncMode::DataSync) => Request::fdsync(cb.fd),
                 };
-                let r = if slot.stream {
-                    r.flags(RwFlags::NOWAIT)
-                } else {
-                    r
-                };
+                let r = if nowait { r.flags(RwFlags::NOWAIT) } else { r };
                 if cb.reqprio > 0 {
                     r.priority(
                         IoPriority::new(IoPriorityClass::BestEffort, cb.reqprio)
@@ -640,20 +659,33 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
                 };
             }
             Err(rejected) => {
-                // Take the buffer back; EAGAIN leaves the request queued for a later try.
+                // Take a moved-out (read) buffer back; EAGAIN leaves the request queued.
+                let nowait_refused =
+                    rejected.error == Errno::OPNOTSUPP && !poll && self.refuse_nowait(i);
                 let buffer = rejected.request.into_buffer();
                 let mut inner = self.inner.borrow_mut();
                 if let Some(cb) = inner.slots[i].cb.as_mut() {
-                    if !matches!(buffer, Buffer::None) {
+                    if matches!(cb.buffer, Buffer::None) {
                         cb.buffer = buffer;
                     }
                 }
                 drop(inner);
-                if rejected.error != Errno::AGAIN {
+                if nowait_refused {
+                    self.submit_to_kernel(i, false);
+                } else if rejected.error != Errno::AGAIN {
                     self.finish_slot(i, Err(rejected.error));
                 }
             }
         }
+    }
+
+    /// After the kernel refused `RWF_NOWAIT` for slot `i` (Linux before 6.x for pipes and
+    /// sockets): stream transfers go without it from now on, which cannot block because each
+    /// one follows a readiness report (reads take what is there; writes are capped at
+    /// `PIPE_BUF`, the room a writable pipe always has). True if slot `i` should be retried.
+    fn refuse_nowait(&self, i: usize) -> bool {
+        let stream = self.inner.borrow().slots[i].stream;
+        stream && self.stream_nowait.replace(false)
     }
 
     /// Starts the oldest queued request of every stream that has none active, and retries
@@ -715,7 +747,11 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
                 else {
                     continue;
                 };
-                if let (Some(cb), false) = (slot.cb.as_mut(), matches!(c.buffer, Buffer::None)) {
+                if let Some(cb) = slot
+                    .cb
+                    .as_mut()
+                    .filter(|cb| matches!(cb.buffer, Buffer::None))
+                {
                     cb.buffer = c.buffer;
                 }
                 slot.state
@@ -738,8 +774,7 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
                         }
                         // An old kernel without RWF_NOWAIT on this kind of file: readiness was
                         // just reported, so transfer without it.
-                        Err(Errno::OPNOTSUPP) if stream => {
-                            self.inner.borrow_mut().slots[i].stream = false;
+                        Err(Errno::OPNOTSUPP) if stream && self.refuse_nowait(i) => {
                             self.inner.borrow_mut().slots[i].state = State::Queued;
                             self.submit_to_kernel(i, false);
                         }

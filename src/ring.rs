@@ -111,10 +111,21 @@ impl Ring {
         }
     }
 
+    /// `index` reduced modulo `nr`. The division runs only for a value outside the ring, which
+    /// the kernel never stores (it keeps both indices in `0..nr`): a scribbled header.
+    #[inline]
+    fn wrap(&self, index: u32) -> u32 {
+        if index < self.nr {
+            index
+        } else {
+            index % self.nr
+        }
+    }
+
     /// The `(head, available)` pair, both within the ring.
     fn window(&self) -> (u32, u32) {
-        let head = self.head().load(Ordering::Relaxed) % self.nr;
-        let tail = self.tail().load(Ordering::Acquire) % self.nr;
+        let head = self.wrap(self.head().load(Ordering::Relaxed));
+        let tail = self.wrap(self.tail().load(Ordering::Acquire));
         let available = if tail >= head {
             tail - head
         } else {
@@ -132,14 +143,21 @@ impl Ring {
     /// slots to the kernel. Returns how many were copied.
     pub fn reap(&mut self, out: &mut [io_event]) -> usize {
         let (head, available) = self.window();
-        let n = (available as usize).min(out.len()) as u32;
-        for (i, slot) in out[..n as usize].iter_mut().enumerate() {
-            *slot = self.event((head + i as u32) % self.nr);
+        let n = (available as usize).min(out.len());
+        // `index` walks from head and wraps at nr without a division per event.
+        let mut index = head;
+        for slot in &mut out[..n] {
+            *slot = self.event(index);
+            index += 1;
+            if index == self.nr {
+                index = 0;
+            }
         }
         if n > 0 {
-            self.head().store((head + n) % self.nr, Ordering::Release);
+            // index == (head + n) % nr
+            self.head().store(index, Ordering::Release);
         }
-        n as usize
+        n
     }
 
     /// True if a completion for the request whose iocb address is `obj` is waiting in the ring.

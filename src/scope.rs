@@ -426,13 +426,16 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
     }
 }
 
+/// The slot whose iocb is at `address`, found by arithmetic rather than a search: the slots
+/// are one array, so slot i's iocb sits `i * size_of::<Slot>()` bytes after slot 0's.
 fn slot_of<'a, 'scope>(
     slots: &'a mut [Slot<'scope>],
     address: u64,
 ) -> Option<&'a mut Slot<'scope>> {
-    slots
-        .iter_mut()
-        .find(|s| &s.cb as *const iocb as u64 == address)
+    let first = &slots.first()?.cb as *const iocb as u64;
+    let index = address.checked_sub(first)? / core::mem::size_of::<Slot<'_>>() as u64;
+    let slot = slots.get_mut(usize::try_from(index).ok()?)?;
+    (&slot.cb as *const iocb as u64 == address).then_some(slot)
 }
 
 /// The completions a [`Scope::wait`] made available, each with its buffer.

@@ -233,8 +233,12 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
     for (arch, target) in &arches {
         t.check(
             &format!("MSRV {MSRV} build ({arch})"),
-            cargo().args([
-                &format!("+{MSRV}"),
+            // `cargo +toolchain` works only through rustup's proxy, and CARGO names the real
+            // binary: ask rustup directly.
+            Command::new("rustup").current_dir(root()).args([
+                "run",
+                MSRV,
+                "cargo",
                 "check",
                 "-q",
                 "-p",

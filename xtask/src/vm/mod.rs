@@ -1,0 +1,206 @@
+//! `cargo xtask vm --arch A`: the kernel-facing suite inside a qemu-system guest.
+//!
+//! 1. kernel.rs: the architecture's Debian kernel pinned in vm/kernels.lock, from the cache in
+//!    target/vm-cache or downloaded with apt-get, with the modules for ext4 on a loop device.
+//! 2. programs.rs: the test binaries, the probe and the init program (tests/vm-init), static.
+//! 3. cpio.rs: an initramfs with those, the modules and an empty ext4 image (for O_DIRECT).
+//! 4. qemu.rs: boots it (TCG); tests/vm-init runs everything, prints
+//!    `vm-summary: N passed, N failed, N skipped` and powers off. Those counts join the tally.
+
+mod cpio;
+mod kernel;
+mod programs;
+mod qemu;
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::{root, section, target_of, Tally};
+
+/// Debian packages the guests need (installed with --no-install-recommends: with recommends,
+/// several qemu-system packages at once fail to install on bookworm).
+pub fn install_packages() -> Vec<&'static str> {
+    vec![
+        "qemu-system-x86",
+        "qemu-system-arm",
+        "qemu-system-ppc",
+        "qemu-system-misc", // riscv64
+        "opensbi",          // riscv64 firmware (bookworm's qemu-system-data has its own copy)
+        "e2fsprogs",        // mkfs.ext4 for the O_DIRECT image
+    ]
+}
+
+/// Modules the guest loads, in load order: ext4 and its dependencies, then loop. The init
+/// program mounts the ext4 image through a loop device, so that O_DIRECT works there
+/// (tmpfs has no O_DIRECT before Linux 6.6).
+const MODULES: &[&str] = &["crc16", "mbcache", "crc32c_generic", "jbd2", "ext4", "loop"];
+
+/// Size of the ext4 image in the initramfs: room for a few MiB of test files after the journal.
+const DIRECT_IMAGE_MIB: u64 = 16;
+
+/// A guest still running after this is killed and counted as a failure.
+const TIME_LIMIT: Duration = Duration::from_secs(300);
+
+/// Boots `arch`'s pinned kernel with the test binaries and adds the guest's counts to `t`.
+pub fn run(t: &mut Tally, arch: &str) {
+    let what = format!("qemu-system guest {arch}");
+    section(&format!("{what}: kernel"));
+    let kernel = match kernel::fetch(arch, MODULES) {
+        Ok(k) => k,
+        Err(kernel::Error::Unavailable(why)) => return t.skip(&what, &why),
+        Err(kernel::Error::Broken(why)) => return t.fail(&format!("{what}: {why}")),
+    };
+    println!("{}: {}", kernel.name, kernel.image.display());
+
+    section(&format!(
+        "{what}: build static binaries for {}",
+        target_of(arch)
+    ));
+    let start = Instant::now();
+    let programs = match programs::build(target_of(arch)) {
+        Ok(p) => p,
+        Err(why) => return t.fail(&format!("{what}: build: {why}")),
+    };
+    println!("built in {:.1} s", start.elapsed().as_secs_f64());
+
+    let dir = root().join("target/vm-build").join(arch);
+    let initrd = dir.join("initramfs.cpio");
+    if let Err(e) = initramfs(&initrd, &programs, &kernel.modules) {
+        return t.fail(&format!("{what}: initramfs {}: {e}", initrd.display()));
+    }
+
+    let machine = qemu::machine(arch);
+    let have_qemu = Command::new(machine.qemu)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_qemu {
+        return t.skip(&what, &format!("{} is not installed", machine.qemu));
+    }
+    section(&format!("{what}: boot {}", kernel.name));
+    let run = match qemu::boot(&machine, &kernel.image, &initrd, TIME_LIMIT) {
+        Ok(r) => r,
+        Err(e) => return t.fail(&format!("{what}: {}: {e}", machine.qemu)),
+    };
+    let secs = run.elapsed.as_secs_f64();
+    save_probe_json(&run.lines, &dir.join("probe.json"));
+    report(t, &what, &run, secs);
+}
+
+/// Adds the guest's `vm-summary` counts to `t`; no summary (a hang, a crash) is one failure.
+fn report(t: &mut Tally, what: &str, run: &qemu::Run, secs: f64) {
+    let summary = run.lines.iter().rev().find_map(|l| summary_counts(l));
+    let Some([p, f, s]) = summary else {
+        let why = match run.status {
+            None => "killed at the time limit".to_string(),
+            Some(st) => format!("qemu ended ({st}) without a vm-summary line"),
+        };
+        println!("\n==== {what}: the console's last 30 lines");
+        for line in &run.lines[run.lines.len().saturating_sub(30)..] {
+            println!("{line}");
+        }
+        return t.fail(&format!("{what}: {why} after {secs:.1} s"));
+    };
+    let release = run
+        .lines
+        .iter()
+        .find_map(|l| l.split("Linux version ").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or("?");
+    println!("\n{what}: {p} passed, {f} failed, {s} skipped (Linux {release}, {secs:.1} s)");
+    // One tally entry carries each message, so add one count less.
+    t.passed += p;
+    if f > 0 {
+        t.failed += f - 1;
+        let names: Vec<&str> = run
+            .lines
+            .iter()
+            .filter_map(|l| {
+                l.strip_prefix("failures in ")
+                    .or_else(|| l.strip_prefix("vm-init: FAILED: "))
+            })
+            .collect();
+        t.fail(&format!("{what}: {f} failed ({})", names.join("; ")));
+    }
+    if s > 0 {
+        t.skipped += s - 1;
+        t.skip(
+            what,
+            &format!("{s} test(s) skipped in the guest (reasons above)"),
+        );
+    }
+}
+
+/// The counts of init's `vm-summary: N passed, N failed, N skipped` line. Kernel messages may
+/// share the console line, so the line is found anywhere in it.
+fn summary_counts(line: &str) -> Option<[usize; 3]> {
+    let rest = line.split("vm-summary: ").nth(1)?;
+    let n: Vec<usize> = rest
+        .split([' ', ','])
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let words = ["passed", "failed", "skipped"];
+    let shape_ok = words.iter().all(|w| rest.contains(w));
+    (shape_ok && n.len() == 3).then(|| [n[0], n[1], n[2]])
+}
+
+/// Writes the guest's `probe --json` output (between init's markers) to `path`.
+fn save_probe_json(lines: &[String], path: &Path) {
+    let begin = lines.iter().position(|l| l == "vm-probe-json-begin");
+    let end = lines.iter().position(|l| l == "vm-probe-json-end");
+    if let (Some(b), Some(e)) = (begin, end) {
+        let json: Vec<&str> = lines[b + 1..e].iter().map(String::as_str).collect();
+        if std::fs::write(path, json.join("\n") + "\n").is_ok() {
+            println!("probe report saved to {}", path.display());
+        }
+    }
+}
+
+/// Writes the initramfs: /init, /probe, /tests/*, /modules/* (numbered in load order),
+/// /direct.img, /dev/console (the kernel opens it for init before /dev is mounted) and the
+/// directories init mounts on.
+fn initramfs(path: &Path, p: &programs::Programs, modules: &[PathBuf]) -> std::io::Result<()> {
+    std::fs::create_dir_all(path.parent().unwrap())?;
+    let mut c = cpio::Cpio::new(BufWriter::new(File::create(path)?));
+    for d in ["dev", "proc", "sys", "tmp", "direct", "tests", "modules"] {
+        c.dir(d)?;
+    }
+    c.char_dev("dev/console", 0o600, 5, 1)?;
+    c.file("init", 0o755, &std::fs::read(&p.init)?)?;
+    c.file("probe", 0o755, &std::fs::read(&p.probe)?)?;
+    for (name, exe) in &p.tests {
+        c.file(&format!("tests/{name}"), 0o755, &std::fs::read(exe)?)?;
+    }
+    for (i, m) in modules.iter().enumerate() {
+        let name = m.file_name().unwrap().to_string_lossy();
+        c.file(&format!("modules/{i:02}-{name}"), 0o644, &std::fs::read(m)?)?;
+    }
+    match direct_image(&path.with_file_name("direct.img")) {
+        Ok(image) => c.file("direct.img", 0o644, &image)?,
+        Err(why) => println!("no ext4 image for O_DIRECT: {why}"),
+    }
+    c.finish()?;
+    Ok(())
+}
+
+/// An empty ext4 filesystem image made with mkfs.ext4 (4 KiB blocks).
+fn direct_image(path: &Path) -> Result<Vec<u8>, String> {
+    let file = File::create(path).map_err(|e| e.to_string())?;
+    file.set_len(DIRECT_IMAGE_MIB << 20)
+        .map_err(|e| e.to_string())?;
+    let out = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-b", "4096"])
+        .arg(path)
+        .output()
+        .map_err(|e| format!("mkfs.ext4: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "mkfs.ext4: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    std::fs::read(path).map_err(|e| e.to_string())
+}
