@@ -23,6 +23,7 @@ const APT_PACKAGES: &[&str] = &[
     "linux-libc-dev-amd64-cross", // the pinned x86_64 UAPI headers for the C layout probe
     "qemu-user",
     "musl-tools", // the static probe
+    "libaio-dev", // libaio.h and the system libaio, for capi's C tests and the benchmarks
 ];
 
 /// Targets that have no architecture module and must build (and, where they run, answer
@@ -182,6 +183,7 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
         );
         miri(t);
         run_probe(t);
+        capi(t);
     }
     for (arch, target) in arches.iter().filter(|(a, _)| *a != "x86_64") {
         let runner = format!(
@@ -203,6 +205,10 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
         t.tests(
             &format!("qemu-user: linux-aio suites ({arch})"),
             cargo().args(["test", "-p", "linux-aio", "--target", target]),
+        );
+        t.tests(
+            &format!("qemu-user: C libaio ({arch})"),
+            cargo().args(["test", "-p", "linux-aio-capi", "--target", target]),
         );
         t.tests(
             &format!("qemu-user: C layout cross-check ({arch})"),
@@ -252,6 +258,27 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
     }
     for (arch, _) in &arches {
         vm::run(t, arch);
+    }
+}
+
+/// The C libaio: its tests against our library (as `cargo test` builds it, and as it ships,
+/// `panic = "abort"`) and against the system's libaio, with the same expectations.
+fn capi(t: &mut Tally) {
+    t.tests(
+        "capi: C programs against our libaio and the system's",
+        cargo().args(["test", "-p", "linux-aio-capi"]),
+    );
+    let built = t.check(
+        "capi: shipping build (profile capi, panic = abort)",
+        cargo().args(["build", "-q", "-p", "linux-aio-capi", "--profile", "capi"]),
+    );
+    if built {
+        t.tests(
+            "capi: C programs against the shipping build",
+            cargo()
+                .args(["test", "-p", "linux-aio-capi"])
+                .env("LINUX_AIO_CAPI_LIB", root().join("target/capi/libaio.so")),
+        );
     }
 }
 

@@ -1,0 +1,266 @@
+//! The entry points of libaio 0.3.113, with its semantics (read from its sources and checked
+//! against Debian's binary):
+//!
+//! | symbol                        | does                                                      |
+//! |-------------------------------|-----------------------------------------------------------|
+//! | `io_setup@@LIBAIO_0.4`        | `io_setup(2)`; the new context is recorded (see `contexts`) |
+//! | `io_destroy@@LIBAIO_0.4`      | `io_destroy(2)`                                           |
+//! | `io_submit@@LIBAIO_0.1`       | `io_submit(2)`                                            |
+//! | `io_cancel@@LIBAIO_0.4`       | `io_cancel(2)`                                            |
+//! | `io_cancel@LIBAIO_0.1`        | `io_cancel(ctx, iocb)`: the same, the result discarded    |
+//! | `io_getevents@@LIBAIO_0.4`    | `io_getevents(2)`, reaping from the ring first            |
+//! | `io_getevents@LIBAIO_0.1`     | `io_getevents(ctx, nr, events, timeout)`: `min_nr` 1       |
+//! | `io_pgetevents@@LIBAIO_0.5`   | `io_pgetevents(2)` with the kernel's sigset size (8)      |
+//! | `io_queue_init@@LIBAIO_0.1`   | `EINVAL` unless `maxevents > 0`; `*ctxp = 0`; `io_setup`  |
+//! | `io_queue_release@@LIBAIO_0.1`| `io_destroy`                                              |
+//! | `io_queue_wait@@LIBAIO_0.4`   | `io_getevents(ctx, 0, 0, NULL, timeout)`                  |
+//! | `io_queue_wait@LIBAIO_0.1`    | the same                                                  |
+//! | `io_queue_run@@LIBAIO_0.1`    | one event at a time (zero timeout), calling its callback  |
+//!
+//! `io_queue_run`'s callbacks are the `io_callback_t` that `io_set_callback` (libaio.h) stores
+//! in each request's `data`.
+//!
+//! Every function returns the kernel's value (a count, 0, or a negated errno) as an `int`, as
+//! libaio's `int ret = syscall(...)` does, and never touches `errno`: the system calls go through
+//! linux-aio's entry, not libc (whose only use here is one `pthread_atfork`, see `contexts`).
+//!
+//! # Reaping
+//! libaio 0.3.113 always makes the `io_getevents` system call, but for one shortcut: with a zero
+//! timeout and an empty ring it returns 0 at once. Here `io_getevents` first copies what the ring
+//! holds (up to `nr`), and makes the system call only for what is still missing: exactly when
+//! libaio would block, i.e. fewer than `min_nr` events are in the ring, or the ring may not be
+//! read (not created here, header changed, another thread reaping it; see `contexts`). Arguments
+//! the kernel rejects (`min_nr < 0`, `min_nr > nr`, a null `events`) always go to the kernel, so
+//! they fail as they do there. `io_pgetevents` reaps the same way when `sigmask` is null; with a
+//! mask it always makes the system call, so that a pending signal the mask unblocks is delivered
+//! exactly as the kernel delivers it.
+
+use core::ffi::{c_int, c_long, c_uint, c_void};
+use core::ptr::null_mut;
+
+use linux_aio::raw::{
+    self, __aio_sigset, __kernel_timespec, aio_context_t, io_event, iocb, KERNEL_SIGSET_SIZE,
+};
+
+use crate::contexts::{self, KernelReaper, UserReaper};
+use crate::export::export;
+
+/// `EINVAL`, 22 on every Linux architecture (asm-generic/errno-base.h).
+const EINVAL: c_long = 22;
+
+/// libaio's `io_callback_t`, which `io_set_callback` (libaio.h) stores in `iocb->data`.
+type Callback =
+    unsafe extern "C" fn(ctx: aio_context_t, iocb: *mut iocb, res: c_long, res2: c_long);
+
+/// The kernel's value as libaio returns it: truncated to `int`.
+fn int(ret: c_long) -> c_int {
+    ret as c_int
+}
+
+export! { "io_setup@@LIBAIO_0.4" =>
+    unsafe extern "C" fn io_setup(maxevents: c_int, ctxp: *mut aio_context_t) -> c_int {
+        // SAFETY: the kernel checks ctxp (EFAULT) and *ctxp (EINVAL unless 0).
+        let ret = unsafe { raw::io_setup(maxevents as c_uint, ctxp) };
+        if ret == 0 {
+            // SAFETY: io_setup succeeded, so ctxp is valid and holds the new context.
+            contexts::register(unsafe { ctxp.read() });
+        }
+        int(ret)
+    }
+}
+
+export! { "io_destroy@@LIBAIO_0.4" =>
+    unsafe extern "C" fn io_destroy(ctx: aio_context_t) -> c_int {
+        contexts::unregister(ctx);
+        // SAFETY: the kernel checks ctx; this library no longer reads its ring.
+        int(unsafe { raw::io_destroy(ctx) })
+    }
+}
+
+export! { "io_submit@@LIBAIO_0.1" =>
+    unsafe extern "C" fn io_submit(ctx: aio_context_t, nr: c_long, iocbs: *mut *mut iocb) -> c_int {
+        // SAFETY: the kernel copies the iocbs with fault checks; keeping their buffers valid until
+        // completion is the caller's part, as with libaio.
+        int(unsafe { raw::io_submit(ctx, nr, iocbs) })
+    }
+}
+
+export! { "io_cancel@@LIBAIO_0.4" =>
+    unsafe extern "C" fn io_cancel(
+        ctx: aio_context_t,
+        iocb: *mut iocb,
+        event: *mut io_event,
+    ) -> c_int {
+        // SAFETY: the kernel reads iocb and writes event with fault checks.
+        int(unsafe { raw::io_cancel(ctx, iocb, event) })
+    }
+}
+
+export! { "io_cancel@LIBAIO_0.1" =>
+    unsafe extern "C" fn io_cancel_0_1(ctx: aio_context_t, iocb: *mut iocb) -> c_int {
+        let mut event = io_event::default();
+        // SAFETY: as io_cancel; the event goes to a local, as in libaio.
+        int(unsafe { raw::io_cancel(ctx, iocb, &mut event) })
+    }
+}
+
+export! { "io_getevents@@LIBAIO_0.4" =>
+    unsafe extern "C" fn io_getevents(
+        ctx: aio_context_t,
+        min_nr: c_long,
+        nr: c_long,
+        events: *mut io_event,
+        timeout: *mut __kernel_timespec,
+    ) -> c_int {
+        // SAFETY: the caller's arguments, under libaio's contract.
+        unsafe { get_events(ctx, min_nr, nr, events, timeout, None) }
+    }
+}
+
+export! { "io_getevents@LIBAIO_0.1" =>
+    unsafe extern "C" fn io_getevents_0_1(
+        ctx: aio_context_t,
+        nr: c_long,
+        events: *mut io_event,
+        timeout: *mut __kernel_timespec,
+    ) -> c_int {
+        // SAFETY: the caller's arguments, under libaio's contract.
+        unsafe { get_events(ctx, 1, nr, events, timeout, None) }
+    }
+}
+
+export! { "io_pgetevents@@LIBAIO_0.5" =>
+    unsafe extern "C" fn io_pgetevents(
+        ctx: aio_context_t,
+        min_nr: c_long,
+        nr: c_long,
+        events: *mut io_event,
+        timeout: *mut __kernel_timespec,
+        sigmask: *const c_void,
+    ) -> c_int {
+        // SAFETY: the caller's arguments, under libaio's contract.
+        unsafe { get_events(ctx, min_nr, nr, events, timeout, Some(sigmask)) }
+    }
+}
+
+export! { "io_queue_init@@LIBAIO_0.1" =>
+    unsafe extern "C" fn io_queue_init(maxevents: c_int, ctxp: *mut aio_context_t) -> c_int {
+        if maxevents <= 0 {
+            return int(-EINVAL);
+        }
+        // libaio writes through a null ctxp (and crashes); here the kernel answers EFAULT.
+        if !ctxp.is_null() {
+            // SAFETY: the caller passes a pointer to an io_context_t.
+            unsafe { ctxp.write(0) };
+        }
+        // SAFETY: as io_setup.
+        unsafe { io_setup(maxevents, ctxp) }
+    }
+}
+
+export! { "io_queue_release@@LIBAIO_0.1" =>
+    unsafe extern "C" fn io_queue_release(ctx: aio_context_t) -> c_int {
+        // SAFETY: as io_destroy.
+        unsafe { io_destroy(ctx) }
+    }
+}
+
+export! { "io_queue_wait@@LIBAIO_0.4" =>
+    unsafe extern "C" fn io_queue_wait(
+        ctx: aio_context_t,
+        timeout: *mut __kernel_timespec,
+    ) -> c_int {
+        // SAFETY: no events are asked for; timeout is the caller's.
+        unsafe { get_events(ctx, 0, 0, null_mut(), timeout, None) }
+    }
+}
+
+export! { "io_queue_wait@LIBAIO_0.1" =>
+    unsafe extern "C" fn io_queue_wait_0_1(
+        ctx: aio_context_t,
+        timeout: *mut __kernel_timespec,
+    ) -> c_int {
+        // SAFETY: as io_queue_wait.
+        unsafe { get_events(ctx, 0, 0, null_mut(), timeout, None) }
+    }
+}
+
+export! { "io_queue_run@@LIBAIO_0.1" =>
+    unsafe extern "C" fn io_queue_run(ctx: aio_context_t) -> c_int {
+        let mut zero = __kernel_timespec::default();
+        loop {
+            let mut event = io_event::default();
+            // SAFETY: room for one event; a live zero timeout.
+            let ret = unsafe { get_events(ctx, 0, 1, &mut event, &mut zero, None) };
+            if ret != 1 {
+                return ret;
+            }
+            // SAFETY: libaio's contract for io_queue_run: the request's data is the io_callback_t
+            // that io_set_callback stored, or 0 (libaio would call address 0; it is skipped here).
+            let callback =
+                unsafe { core::mem::transmute::<usize, Option<Callback>>(event.data as usize) };
+            if let Some(callback) = callback {
+                let iocb = event.obj as *mut iocb;
+                let (res, res2) = (event.res as c_long, event.res2 as c_long);
+                // SAFETY: as above; the callback gets the arguments libaio passes.
+                unsafe { callback(ctx, iocb, res, res2) };
+            }
+        }
+    }
+}
+
+/// `io_getevents`, or `io_pgetevents` when `sigmask` is given: the ring first where that is
+/// allowed, then the system call for what is still missing.
+///
+/// # Safety
+/// libaio's contract: `events` has room for `nr` events (or `nr` is 0), `timeout` is null or
+/// readable, `sigmask` is null or a readable `sigset_t`.
+unsafe fn get_events(
+    ctx: aio_context_t,
+    min_nr: c_long,
+    nr: c_long,
+    events: *mut io_event,
+    timeout: *mut __kernel_timespec,
+    sigmask: Option<*const c_void>,
+) -> c_int {
+    let mut got: c_long = 0;
+    let ring_first = sigmask.is_none_or(|mask| mask.is_null());
+    let valid = 0 <= min_nr && min_nr <= nr && (nr == 0 || !events.is_null());
+    if ring_first && valid {
+        if let Some(mut reaper) = UserReaper::new(ctx) {
+            let ring = reaper.ring();
+            let len = nr.min(c_long::from(ring.nr())) as usize;
+            let out: &mut [io_event] = if len == 0 {
+                &mut []
+            } else {
+                // SAFETY: the caller gives room for nr events at events (non-null), and len <= nr.
+                unsafe { core::slice::from_raw_parts_mut(events, len) }
+            };
+            got = ring.reap(out) as c_long;
+            if got >= min_nr {
+                return int(got);
+            }
+        }
+    }
+    let _kernel = KernelReaper::new(ctx);
+    let rest = events.wrapping_add(got as usize);
+    let ret = match sigmask {
+        // SAFETY: rest has room for nr - got events; timeout is the caller's.
+        None => unsafe { raw::io_getevents(ctx, min_nr - got, nr - got, rest, timeout) },
+        Some(mask) => {
+            let sig = __aio_sigset {
+                sigmask: mask,
+                sigsetsize: KERNEL_SIGSET_SIZE,
+            };
+            // SAFETY: as above; sig is live and its mask is the caller's (or null).
+            unsafe { raw::io_pgetevents(ctx, min_nr - got, nr - got, rest, timeout, &sig) }
+        }
+    };
+    // Events already taken from the ring are returned even if the wait for more failed, as the
+    // kernel returns the events it copied before an interruption.
+    if raw::is_error(ret) && got > 0 {
+        int(got)
+    } else {
+        int(got + ret)
+    }
+}
