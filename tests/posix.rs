@@ -114,8 +114,11 @@ struct Scratch(std::path::PathBuf);
 
 impl Scratch {
     fn new(tag: &str) -> (Scratch, std::fs::File) {
-        let path =
-            std::env::temp_dir().join(format!("linux-aio-posix-{}-{tag}", std::process::id()));
+        Scratch::new_in(&std::env::temp_dir(), tag)
+    }
+
+    fn new_in(dir: &std::path::Path, tag: &str) -> (Scratch, std::fs::File) {
+        let path = dir.join(format!("linux-aio-posix-{}-{tag}", std::process::id()));
         let f = OpenOptions::new()
             .read(true)
             .write(true)
@@ -295,12 +298,18 @@ fn not_canceled_is_not_modified_and_completes() -> Outcome {
     need_async!(ctx);
     // An fsync runs in a kernel worker and cannot be cancelled: with enough dirty data it is
     // still in progress when aio_cancel looks at it. Not on tmpfs, where it returns at once.
-    let (_s, mut file) = Scratch::new("fsync");
+    // The qemu-system guests mount a small ext4 image there (their /tmp is tmpfs).
+    let direct = std::env::var_os("LINUX_AIO_DIRECT_DIR").map(std::path::PathBuf::from);
+    let (dir, size) = match direct {
+        Some(dir) => (dir, 4 << 20),
+        None => (std::env::temp_dir(), 32 << 20),
+    };
+    let (_s, mut file) = Scratch::new_in(&dir, "fsync");
     const TMPFS_MAGIC: u64 = 0x0102_1994;
     if rustix::fs::fstatfs(&file).is_ok_and(|st| st.f_type as u64 == TMPFS_MAGIC) {
         return skipped("the temp directory is tmpfs, where fsync completes at once and is never seen in progress");
     }
-    let data = vec![0xa5u8; 32 << 20];
+    let data = vec![0xa5u8; size];
     let called = Cell::new(0);
     let callback = |_| called.set(called.get() + 1);
     for _attempt in 0..5 {
