@@ -8,6 +8,9 @@
 //! 3. Runs every file in /tests in name order, echoing its output and adding up its summary
 //!    lines (the crate's harness `N passed, N failed, N skipped` and libtest's `test result:`).
 //!    A binary with no summary, or a non-zero exit without a counted failure, is one failure.
+//!    The C library's harness (/tests/capi) finds the library and the C programs through
+//!    `LINUX_AIO_CAPI_LIB` (/capi/libaio.so) and `LINUX_AIO_CAPI_TESTS` (/capi/tests), set for
+//!    every test binary when those exist.
 //! 4. Runs `/probe` and `/probe --json` (each one check: passed when it exits 0), the JSON between
 //!    the lines `vm-probe-json-begin` and `vm-probe-json-end`.
 //! 5. Prints `vm-summary: N passed, N failed, N skipped` and powers the machine off.
@@ -21,6 +24,9 @@ use std::time::Instant;
 
 /// Where the ext4 image is mounted.
 const DIRECT_DIR: &str = "/direct";
+/// The C library and its C test programs (see xtask/src/vm/mod.rs).
+const CAPI_LIB: &str = "/capi/libaio.so";
+const CAPI_TESTS: &str = "/capi/tests";
 /// `finit_module` flag: the file is compressed, the kernel decompresses it (Linux 6.4+).
 const MODULE_INIT_COMPRESSED_FILE: libc::c_int = 4;
 /// `<linux/loop.h>` ioctls (plain numbers on every architecture).
@@ -58,6 +64,12 @@ fn main() {
         let mut cmd = Command::new(path);
         if direct.is_ok() {
             cmd.env("LINUX_AIO_DIRECT_DIR", DIRECT_DIR);
+        }
+        if std::path::Path::new(CAPI_LIB).exists() {
+            cmd.env("LINUX_AIO_CAPI_LIB", CAPI_LIB);
+        }
+        if std::path::Path::new(CAPI_TESTS).is_dir() {
+            cmd.env("LINUX_AIO_CAPI_TESTS", CAPI_TESTS);
         }
         let name = path.file_name().unwrap().to_string_lossy();
         let [p, f, s] = run_suite(&name, cmd);

@@ -3,12 +3,15 @@
 //!
 //! Each entry is a 110-byte ASCII header (`070701`, then 13 eight-digit hex fields), the
 //! NUL-terminated name padded to 4 bytes, and the data padded to 4 bytes; `TRAILER!!!` ends it.
+//! The kernel creates no missing parent directory, so [`Cpio::file`] writes those first.
 
+use std::collections::BTreeSet;
 use std::io::{self, Write};
 
 pub struct Cpio<W: Write> {
     out: W,
     ino: u32,
+    dirs: BTreeSet<String>,
 }
 
 const S_IFDIR: u32 = 0o040000;
@@ -17,14 +20,26 @@ const S_IFCHR: u32 = 0o020000;
 
 impl<W: Write> Cpio<W> {
     pub fn new(out: W) -> Self {
-        Cpio { out, ino: 0 }
+        Cpio {
+            out,
+            ino: 0,
+            dirs: BTreeSet::new(),
+        }
     }
 
+    /// A directory (once: a second call for the same name writes nothing).
     pub fn dir(&mut self, name: &str) -> io::Result<()> {
+        if !self.dirs.insert(name.to_string()) {
+            return Ok(());
+        }
         self.entry(name, S_IFDIR | 0o755, 2, (0, 0), &[])
     }
 
+    /// A file, after its parent directories.
     pub fn file(&mut self, name: &str, mode: u32, data: &[u8]) -> io::Result<()> {
+        for (i, _) in name.match_indices('/') {
+            self.dir(&name[..i])?;
+        }
         self.entry(name, S_IFREG | mode, 1, (0, 0), data)
     }
 
@@ -100,5 +115,18 @@ mod tests {
         assert_eq!(&out[116..121], b"hello"); // 110 + 5 = 115, padded to 116
         assert_eq!(out.len() % 4, 0);
         assert_eq!(&out[124 + 110..124 + 120], b"TRAILER!!!");
+    }
+
+    #[test]
+    fn parents_first_and_once() {
+        let mut c = Cpio::new(Vec::new());
+        c.file("lib/x/a", 0o644, b"").unwrap();
+        c.file("lib/x/b", 0o644, b"").unwrap();
+        let out = String::from_utf8_lossy(&c.finish().unwrap()).into_owned();
+        let names: Vec<&str> = out
+            .split("070701")
+            .filter_map(|e| e.get(104..)?.split('\0').next())
+            .collect();
+        assert_eq!(names, ["lib", "lib/x", "lib/x/a", "lib/x/b", "TRAILER!!!"]);
     }
 }

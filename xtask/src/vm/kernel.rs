@@ -1,7 +1,8 @@
-//! The pinned Debian kernels of vm/kernels.lock: downloaded with apt-get through a private
-//! configuration under target/vm-cache/ (the system's apt configuration is read for its mirror,
-//! never changed), checked against the pinned sha256, and unpacked: the boot image and the
-//! modules the guest loads, nothing else.
+//! The pinned Debian packages of the guests: each architecture's kernel (vm/kernels.lock) and
+//! libaio (vm/libaio.lock), downloaded with apt-get through a private configuration under
+//! target/vm-cache/ (the system's apt configuration is read for its mirror, never changed),
+//! checked against the pinned sha256, and unpacked: of a kernel, the boot image and the modules
+//! the guest loads; of libaio, its shared library.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -25,8 +26,9 @@ pub enum Error {
     Broken(String),
 }
 
-/// One line of vm/kernels.lock.
+/// One line of a lock file in vm/.
 struct Pin {
+    lock: String,
     deb_arch: String,
     suite: String,
     package: String,
@@ -36,9 +38,47 @@ struct Pin {
 
 /// Fetches `arch`'s pinned kernel (from the cache when it is there) with the named modules.
 pub fn fetch(arch: &str, modules: &[&str]) -> Result<Kernel, Error> {
-    let pin = pin(arch)?;
-    let cache = root().join("target/vm-cache");
+    let (pin, deb) = deb("kernels.lock", arch)?;
     let name = format!("{}={}", pin.package, pin.version);
+    let tree = root()
+        .join("target/vm-cache/kernels")
+        .join(format!("{}_{}", pin.package, pin.version));
+    let (image, modules) = unpack(&deb, &tree, modules)?;
+    Ok(Kernel {
+        name,
+        image,
+        modules,
+    })
+}
+
+/// Debian's libaio for `arch`, pinned in vm/libaio.lock: `<package>=<version>` and the shared
+/// library (the file behind the package's `libaio.so.1` link, or `libaio.so.1t64` in trixie's
+/// libaio1t64, see vm/libaio.lock).
+pub fn libaio(arch: &str) -> Result<(String, PathBuf), Error> {
+    let (pin, deb) = deb("libaio.lock", arch)?;
+    let tree = root()
+        .join("target/vm-cache/libaio")
+        .join(format!("{}_{}_{}", pin.package, pin.version, pin.deb_arch));
+    let members = tar(&deb, &["-t"], &[])?;
+    let members: Vec<&str> = members
+        .lines()
+        .filter(|m| m.contains("/libaio.so.1"))
+        .collect();
+    let _ = std::fs::remove_dir_all(&tree);
+    std::fs::create_dir_all(&tree).map_err(|e| Error::Broken(e.to_string()))?;
+    tar(&deb, &["-x", "-C", &tree.to_string_lossy()], &members)?;
+    let lib = members
+        .iter()
+        .map(|m| tree.join(m.trim_start_matches("./")))
+        .find(|p| p.symlink_metadata().is_ok_and(|m| m.is_file()))
+        .ok_or_else(|| Error::Broken(format!("{}: no libaio.so.1*", deb.display())))?;
+    Ok((format!("{}={}", pin.package, pin.version), lib))
+}
+
+/// The .deb pinned for `arch` in vm/`lock`, from the cache or downloaded, checksum verified.
+fn deb(lock: &str, arch: &str) -> Result<(Pin, PathBuf), Error> {
+    let pin = pin(lock, arch)?;
+    let cache = root().join("target/vm-cache");
     let deb = cache.join("debs").join(format!(
         "{}_{}_{}.deb",
         pin.package, pin.version, pin.deb_arch
@@ -50,39 +90,32 @@ pub fn fetch(arch: &str, modules: &[&str]) -> Result<Kernel, Error> {
         let sum = sha256(&deb)?;
         if sum != pin.sha256 {
             return Err(Error::Broken(format!(
-                "{}: sha256 {sum}, vm/kernels.lock says {} (a new pin? then paste this sum there)",
+                "{}: sha256 {sum}, vm/{lock} says {} (a new pin? then paste this sum there)",
                 deb.display(),
                 pin.sha256
             )));
         }
     }
-    let tree = cache
-        .join("kernels")
-        .join(format!("{}_{}", pin.package, pin.version));
-    let (image, modules) = unpack(&deb, &tree, modules)?;
-    Ok(Kernel {
-        name,
-        image,
-        modules,
-    })
+    Ok((pin, deb))
 }
 
-fn pin(arch: &str) -> Result<Pin, Error> {
-    let path = root().join("vm/kernels.lock");
+fn pin(lock: &str, arch: &str) -> Result<Pin, Error> {
+    let path = root().join("vm").join(lock);
     let text = std::fs::read_to_string(&path)
         .map_err(|e| Error::Broken(format!("{}: {e}", path.display())))?;
     let line = text
         .lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
         .find(|f| f.first() == Some(&arch))
-        .ok_or_else(|| Error::Broken(format!("no line for {arch} in vm/kernels.lock")))?;
+        .ok_or_else(|| Error::Broken(format!("no line for {arch} in vm/{lock}")))?;
     let [_, deb_arch, suite, package, version, sha256] = line[..] else {
         return Err(Error::Broken(format!(
-            "bad line in vm/kernels.lock: {}",
+            "bad line in vm/{lock}: {}",
             line.join(" ")
         )));
     };
     Ok(Pin {
+        lock: lock.into(),
         deb_arch: deb_arch.into(),
         suite: suite.into(),
         package: package.into(),
@@ -158,33 +191,37 @@ fn download(pin: &Pin, cache: &Path, deb: &Path) -> Result<(), Error> {
             .to_string(),
         Err(e) => e.to_string(),
     };
-    // What the mirror offers now: the flavour's metapackage names the current ABI.
+    // What the mirror offers now; of a kernel, the flavour's metapackage names the current ABI.
     let flavour = pin.package.rsplit('-').next().unwrap_or_default();
-    let now = apt("apt-cache")
-        .args([
-            "depends",
-            "--no-recommends",
-            "--no-suggests",
-            &format!("linux-image-{flavour}"),
-        ])
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout).lines().find_map(|l| {
-                l.trim()
-                    .strip_prefix("Depends: ")
-                    .filter(|d| d.starts_with("linux-image-"))
-                    .map(str::to_string)
+    let now = if !pin.package.starts_with("linux-image-") {
+        Some(pin.package.clone())
+    } else {
+        apt("apt-cache")
+            .args([
+                "depends",
+                "--no-recommends",
+                "--no-suggests",
+                &format!("linux-image-{flavour}"),
+            ])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout).lines().find_map(|l| {
+                    l.trim()
+                        .strip_prefix("Depends: ")
+                        .filter(|d| d.starts_with("linux-image-"))
+                        .map(str::to_string)
+                })
             })
-        })
-        .ok()
-        .flatten();
+            .ok()
+            .flatten()
+    };
     let now = match now {
         Some(p) => {
             let v = apt("apt-cache").args(["madison", &p]).output().ok();
             let v = v
                 .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
                 .unwrap_or_default();
-            format!("the mirror offers {v}: update vm/kernels.lock")
+            format!("the mirror offers {v}: update vm/{}", pin.lock)
         }
         None => format!("apt-get update: {}", why(&update)),
     };

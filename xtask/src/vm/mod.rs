@@ -2,7 +2,10 @@
 //!
 //! 1. kernel.rs: the architecture's Debian kernel pinned in vm/kernels.lock, from the cache in
 //!    target/vm-cache or downloaded with apt-get, with the modules for ext4 on a loop device.
-//! 2. programs.rs: the test binaries, the probe and the init program (tests/vm-init), static.
+//! 2. programs.rs: the test binaries, the probe and the init program (tests/vm-init), static;
+//!    the C library (profile `capi`), its C test programs and its harness, dynamically linked.
+//!    With those come the loader and libraries they need (the target's glibc) and, from
+//!    vm/libaio.lock, Debian's libaio: the "system" libaio that the harness compares ours with.
 //! 3. cpio.rs: an initramfs with those, the modules and an empty ext4 image (for O_DIRECT).
 //! 4. qemu.rs: boots it (TCG); tests/vm-init runs everything, prints
 //!    `vm-summary: N passed, N failed, N skipped` and powers off. Those counts join the tally.
@@ -56,7 +59,7 @@ pub fn run(t: &mut Tally, arch: &str) {
     println!("{}: {}", kernel.name, kernel.image.display());
 
     section(&format!(
-        "{what}: build static binaries for {}",
+        "{what}: build the binaries for {}",
         target_of(arch)
     ));
     let start = Instant::now();
@@ -66,9 +69,14 @@ pub fn run(t: &mut Tally, arch: &str) {
     };
     println!("built in {:.1} s", start.elapsed().as_secs_f64());
 
+    let capi = match capi_files(arch, &programs) {
+        Ok(files) => files,
+        Err(why) => return t.fail(&format!("{what}: C library: {why}")),
+    };
+
     let dir = root().join("target/vm-build").join(arch);
     let initrd = dir.join("initramfs.cpio");
-    if let Err(e) = initramfs(&initrd, &programs, &kernel.modules) {
+    if let Err(e) = initramfs(&initrd, &programs, &kernel.modules, &capi) {
         return t.fail(&format!("{what}: initramfs {}: {e}", initrd.display()));
     }
 
@@ -159,10 +167,57 @@ fn save_probe_json(lines: &[String], path: &Path) {
     }
 }
 
+/// What the guest needs for the C library's tests, as (path in the guest, path here): the
+/// library in /capi (`libaio.so`, and `libaio.a`, which the harness looks for beside it), the C
+/// programs in /capi/tests (tests/vm-init points the harness at both), Debian's libaio in
+/// /lib/<multiarch> as on Debian (without it the harness skips the "system" runs), and the
+/// loader and libraries that all of these and the harness need.
+fn capi_files(arch: &str, p: &programs::Programs) -> Result<Vec<(String, PathBuf)>, String> {
+    let target = target_of(arch);
+    let mut files = vec![
+        ("capi/libaio.so".to_string(), p.libaio.clone()),
+        (
+            "capi/libaio.a".to_string(),
+            p.libaio.with_file_name("libaio.a"),
+        ),
+    ];
+    for c in &p.c_tests {
+        let name = c.file_name().unwrap().to_string_lossy();
+        files.push((format!("capi/tests/{name}"), c.clone()));
+    }
+    match kernel::libaio(arch) {
+        Ok((name, lib)) => {
+            println!("system libaio: {name}: {}", lib.display());
+            let guest = format!("lib/{}/libaio.so.1", programs::multiarch(target));
+            files.push((guest, lib));
+        }
+        Err(kernel::Error::Unavailable(why)) => println!("no system libaio in the guest: {why}"),
+        Err(kernel::Error::Broken(why)) => return Err(why),
+    }
+    let harness = p.tests.iter().filter(|(name, _)| name == "capi");
+    let elfs: Vec<&Path> = (files.iter().map(|(_, host)| host))
+        .chain(harness.map(|(_, host)| host))
+        .filter(|host| host.extension().is_none_or(|e| e != "a"))
+        .map(PathBuf::as_path)
+        .collect();
+    let runtime = programs::runtime(target, &elfs)?;
+    let names: Vec<&str> = runtime.iter().map(|(guest, _)| guest.as_str()).collect();
+    println!("loader and libraries: {}", names.join(" "));
+    for (guest, host) in runtime {
+        files.push((guest.trim_start_matches('/').to_string(), host));
+    }
+    Ok(files)
+}
+
 /// Writes the initramfs: /init, /probe, /tests/*, /modules/* (numbered in load order),
-/// /direct.img, /dev/console (the kernel opens it for init before /dev is mounted) and the
-/// directories init mounts on.
-fn initramfs(path: &Path, p: &programs::Programs, modules: &[PathBuf]) -> std::io::Result<()> {
+/// /direct.img, /dev/console (the kernel opens it for init before /dev is mounted), the
+/// directories init mounts on, and `capi` (see [`capi_files`]).
+fn initramfs(
+    path: &Path,
+    p: &programs::Programs,
+    modules: &[PathBuf],
+    capi: &[(String, PathBuf)],
+) -> std::io::Result<()> {
     std::fs::create_dir_all(path.parent().unwrap())?;
     let mut c = cpio::Cpio::new(BufWriter::new(File::create(path)?));
     for d in ["dev", "proc", "sys", "tmp", "direct", "tests", "modules"] {
@@ -173,6 +228,9 @@ fn initramfs(path: &Path, p: &programs::Programs, modules: &[PathBuf]) -> std::i
     c.file("probe", 0o755, &std::fs::read(&p.probe)?)?;
     for (name, exe) in &p.tests {
         c.file(&format!("tests/{name}"), 0o755, &std::fs::read(exe)?)?;
+    }
+    for (name, file) in capi {
+        c.file(name, 0o755, &std::fs::read(file)?)?;
     }
     for (i, m) in modules.iter().enumerate() {
         let name = m.file_name().unwrap().to_string_lossy();
