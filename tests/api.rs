@@ -6,10 +6,12 @@
 
 #[path = "support/runner.rs"]
 mod runner;
+#[path = "support/scratch.rs"]
+mod scratch;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
@@ -18,8 +20,9 @@ use linux_aio::{
     ScopedCancel, SigSet,
 };
 use runner::{skipped, Outcome, Passed};
-use rustix::event::{EventfdFlags, PollFlags};
+use rustix::event::PollFlags;
 use rustix::io::{IoSlice, IoSliceMut};
+use scratch::{eventfd, pattern, Scratch};
 
 const SIGUSR1: i32 = 10; // on x86_64, aarch64, riscv64 and powerpc64
 
@@ -82,35 +85,6 @@ macro_rules! need_aio {
     };
 }
 
-struct Scratch {
-    file: File,
-    path: std::path::PathBuf,
-}
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let path = std::env::temp_dir().join(format!("linux-aio-api-{}-{tag}", std::process::id()));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
-        Scratch { file, path }
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-fn eventfd() -> OwnedFd {
-    rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).unwrap()
-}
-
 fn signal(efd: &OwnedFd) {
     rustix::io::write(efd, &1u64.to_ne_bytes()).unwrap();
 }
@@ -122,12 +96,6 @@ fn counter(efd: &OwnedFd) -> u64 {
         Err(Errno::AGAIN) => 0,
         Err(e) => panic!("eventfd read: {e}"),
     }
-}
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(13).wrapping_add(seed))
-        .collect()
 }
 
 fn poll_supported(ctx: &mut Context) -> bool {

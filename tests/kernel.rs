@@ -6,16 +6,19 @@
 
 #[path = "support/runner.rs"]
 mod runner;
+#[path = "support/scratch.rs"]
+mod scratch;
 
 use core::ffi::c_long;
 use core::ptr::{null, null_mut};
-use std::fs::{File, OpenOptions};
-use std::os::fd::{AsRawFd, OwnedFd};
+
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use linux_aio::raw::{self, aio_context_t, io_event, iocb};
 use runner::{skipped, Outcome, Passed};
 use rustix::io::Errno;
+use scratch::{eventfd, pattern, Scratch};
 
 fn main() {
     runner::run(
@@ -166,35 +169,6 @@ fn assert_no_event(ctx: &Ctx, ms: i64) {
     assert_eq!(r, 0, "unexpected event {ev:?} ({})", show(r));
 }
 
-/// A scratch file in the temp directory, removed when dropped.
-struct Scratch {
-    file: File,
-    path: std::path::PathBuf,
-}
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let path = std::env::temp_dir().join(format!("linux-aio-{}-{tag}", std::process::id()));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
-        Scratch { file, path }
-    }
-    fn fd(&self) -> u32 {
-        self.file.as_raw_fd() as u32
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
 fn rw(op: u16, fd: u32, buf: *const u8, len: usize, offset: i64, data: u64) -> iocb {
     iocb {
         aio_data: data,
@@ -222,20 +196,6 @@ fn poll(fd: u32, data: u64) -> iocb {
 /// A pointer into the never-mapped first page: the kernel must answer EFAULT for it.
 fn wild<T>() -> *mut T {
     core::ptr::without_provenance_mut(16)
-}
-
-fn eventfd() -> OwnedFd {
-    rustix::event::eventfd(
-        0,
-        rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
-    )
-    .unwrap()
-}
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,9 +8,11 @@
 
 #[path = "support/runner.rs"]
 mod runner;
+#[path = "support/scratch.rs"]
+mod scratch;
 
 use std::cell::Cell;
-use std::fs::OpenOptions;
+
 use std::io::Write as _;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -19,6 +21,7 @@ use std::time::{Duration, Instant};
 use linux_aio::posix::{self, Aio, Aiocb, CancelStatus, ListMode, Notify, SyncMode};
 use linux_aio::{Buffer, Context, Errno};
 use runner::{skipped, Outcome, Passed};
+use scratch::Scratch;
 
 fn main() {
     runner::run(
@@ -107,32 +110,6 @@ fn drain(r: &OwnedFd) -> usize {
             Ok(n) => total += n,
             Err(e) => panic!("drain: {e}"),
         }
-    }
-}
-
-struct Scratch(std::path::PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> (Scratch, std::fs::File) {
-        Scratch::new_in(&std::env::temp_dir(), tag)
-    }
-
-    fn new_in(dir: &std::path::Path, tag: &str) -> (Scratch, std::fs::File) {
-        let path = dir.join(format!("linux-aio-posix-{}-{tag}", std::process::id()));
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
-        (Scratch(path), f)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -304,7 +281,8 @@ fn not_canceled_is_not_modified_and_completes() -> Outcome {
         Some(dir) => (dir, 4 << 20),
         None => (std::env::temp_dir(), 32 << 20),
     };
-    let (_s, mut file) = Scratch::new_in(&dir, "fsync");
+    let mut scratch = Scratch::new_in(&dir, "fsync");
+    let file = &mut scratch.file;
     const TMPFS_MAGIC: u64 = 0x0102_1994;
     if rustix::fs::fstatfs(&file).is_ok_and(|st| st.f_type as u64 == TMPFS_MAGIC) {
         return skipped("the temp directory is tmpfs, where fsync completes at once and is never seen in progress");
@@ -360,7 +338,8 @@ fn not_canceled_is_not_modified_and_completes() -> Outcome {
 fn mismatched_fd_is_einval() -> Outcome {
     let mut ctx = ctx();
     let (r, w) = pipe();
-    let (_s, file) = Scratch::new("mismatch");
+    let s = Scratch::new("mismatch");
+    let file = &s.file;
     let mut a = [0u8; 4];
     let sync = ctx.is_none();
     posix::with::<4, _>(ctx.as_mut(), |aio| {
@@ -379,8 +358,9 @@ fn mismatched_fd_is_einval() -> Outcome {
 /// "The value AIO_ALLDONE is returned if all of the operations have already completed."
 fn all_done() -> Outcome {
     let mut ctx = ctx();
-    let (_s, file) = Scratch::new("alldone");
-    std::fs::write(&_s.0, b"0123456789").unwrap();
+    let s = Scratch::new("alldone");
+    let file = &s.file;
+    std::fs::write(&s.path, b"0123456789").unwrap();
     let mut a = [0u8; 10];
     posix::with::<4, _>(ctx.as_mut(), |aio| {
         // Nothing outstanding at all.
@@ -418,7 +398,8 @@ fn all_done() -> Outcome {
 /// nothing is outstanding, and even with a valid aiocb.
 fn ebadf_checked_first() -> Outcome {
     let mut ctx = ctx();
-    let (_s, file) = Scratch::new("ebadf");
+    let s = Scratch::new("ebadf");
+    let file = &s.file;
     let mut a = [0u8; 4];
     // SAFETY: a descriptor number this process never opens; used only for the EBADF check.
     let closed: BorrowedFd<'static> = unsafe { BorrowedFd::borrow_raw(999_999) };
@@ -441,7 +422,8 @@ fn ebadf_checked_first() -> Outcome {
 
 fn files_read_write_fsync() -> Outcome {
     let mut ctx = ctx();
-    let (s, file) = Scratch::new("rw");
+    let s = Scratch::new("rw");
+    let file = &s.file;
     let data: Vec<u8> = (0..8192u32).map(|i| (i * 7) as u8).collect();
     let mut back = vec![0u8; 8192];
     posix::with::<4, _>(ctx.as_mut(), |aio| {
@@ -469,7 +451,7 @@ fn files_read_write_fsync() -> Outcome {
     })
     .unwrap();
     assert!(back == data, "data read back differs");
-    assert_eq!(std::fs::read(&s.0).unwrap()[100..], data[..]);
+    assert_eq!(std::fs::read(&s.path).unwrap()[100..], data[..]);
     Passed
 }
 
@@ -585,7 +567,8 @@ fn suspend_timeout() -> Outcome {
 
 fn lio_listio_partial_failure() -> Outcome {
     let mut ctx = ctx();
-    let (_s, file) = Scratch::new("lio");
+    let s = Scratch::new("lio");
+    let file = &s.file;
     let data = [[1u8; 16], [2; 16], [3; 16], [4; 16]];
     posix::with::<3, _>(ctx.as_mut(), |aio| {
         let list = data
@@ -609,7 +592,8 @@ fn lio_listio_partial_failure() -> Outcome {
 
 fn lio_listio_wait_reports_eio() -> Outcome {
     let mut ctx = ctx();
-    let (_s, file) = Scratch::new("lio-eio");
+    let s = Scratch::new("lio-eio");
+    let file = &s.file;
     let read_only = std::fs::File::open("/dev/null").unwrap();
     let (a, b) = ([5u8; 8], [6u8; 8]);
     posix::with::<4, _>(ctx.as_mut(), |aio| {
@@ -636,7 +620,8 @@ fn lio_listio_wait_reports_eio() -> Outcome {
 
 fn return_once_and_in_progress() -> Outcome {
     let mut ctx = ctx();
-    let (_s, file) = Scratch::new("once");
+    let s = Scratch::new("once");
+    let file = &s.file;
     let mut a = [0u8; 4];
     let (r, _w) = pipe();
     let mut p = [0u8; 4];
@@ -671,7 +656,8 @@ fn return_once_and_in_progress() -> Outcome {
 
 fn capacity_exceeded_is_eagain() -> Outcome {
     let mut ctx = ctx();
-    let (_s, file) = Scratch::new("cap");
+    let s = Scratch::new("cap");
+    let file = &s.file;
     let data = [9u8; 4];
     posix::with::<2, _>(ctx.as_mut(), |aio| {
         let a = aio.aio_write(Aiocb::write(file.as_fd(), &data, 0)).unwrap();
