@@ -13,6 +13,7 @@ use crate::request::Request;
 use crate::ring::Ring;
 
 /// Turns a raw-layer return value into a `Result`.
+#[inline]
 pub(crate) fn check(ret: c_long) -> Result<usize, Errno> {
     if raw::is_error(ret) {
         // The ENOSYS module reports Linux's ENOSYS; say so in the platform's own numbering.
@@ -310,6 +311,25 @@ impl Context {
     /// Errors: `EINVAL` if `min > events.len()`, `EINTR` if a signal arrived before any
     /// completion (never retried behind your back).
     #[inline]
+    ///
+    /// ```
+    /// use linux_aio::{Context, Event, Request};
+    /// use std::os::fd::AsFd;
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # if let Err(rustix::io::Errno::NOSYS) = Context::new(1) { return Ok(()) }
+    /// let file = std::fs::File::open("Cargo.toml")?;
+    /// let mut ctx = Context::new(8)?;
+    /// let mut buf = [0u8; 64];
+    /// let mut req = Request::read(file.as_fd(), &mut buf, 0).user_data(1);
+    /// // SAFETY: `buf` (borrowed by `req`) outlives the wait below, which reaps the request.
+    /// assert_eq!(unsafe { ctx.submit(&mut [&mut req]) }, Ok(1));
+    /// let mut events = [Event::default(); 4];
+    /// let n = ctx.wait(&mut events, 1, Some(Duration::from_secs(5)))?;
+    /// assert_eq!((n, events[0].user_data(), events[0].result()), (1, 1, Ok(64)));
+    /// # Ok(()) }
+    /// ```
     pub fn wait(
         &mut self,
         events: &mut [Event],

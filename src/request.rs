@@ -128,6 +128,22 @@ impl core::fmt::Debug for Buffer<'_> {
 /// ([`Context::scope`](crate::Context::scope)) extends that borrow until the request has
 /// completed, so the borrow checker proves the buffer outlives the I/O. `repr(C)` with the
 /// `iocb` first: an array of `&mut Request` is the array of `iocb` pointers `io_submit` takes.
+///
+/// ```
+/// use linux_aio::{IoPriority, IoPriorityClass, Request, RwFlags};
+/// use std::os::fd::AsFd;
+///
+/// let file = std::fs::File::open("Cargo.toml").unwrap();
+/// let eventfd = rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC).unwrap();
+/// let mut buf = [0u8; 512];
+/// let req = Request::read(file.as_fd(), &mut buf, 0)
+///     .user_data(7)                                  // comes back in the completion
+///     .eventfd(eventfd.as_fd())                      // IOCB_FLAG_RESFD
+///     .priority(IoPriority::new(IoPriorityClass::BestEffort, 2).unwrap()) // IOCB_FLAG_IOPRIO
+///     .flags(RwFlags::HIPRI);                        // RWF_HIPRI
+/// assert_eq!(req.iocb().aio_data, 7);
+/// assert_eq!(req.iocb().aio_nbytes, 512);
+/// ```
 #[repr(C)]
 #[derive(Debug)]
 pub struct Request<'a> {

@@ -182,6 +182,12 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
                 .env("LINUX_AIO_FORCE_ENOSYS", "1"),
         );
         miri(t);
+        t.check(
+            "rustdoc -D warnings (linux-aio)",
+            cargo()
+                .args(["doc", "-q", "--no-deps", "-p", "linux-aio"])
+                .env("RUSTDOCFLAGS", "-D warnings"),
+        );
         run_probe(t);
         capi(t);
     }
