@@ -6,6 +6,7 @@
 //! (fmt, clippy, a build, the generator check) counts as one test. A step that cannot run here
 //! is counted as skipped and its reason printed, never left out silently.
 
+mod bench;
 mod steps;
 mod vm;
 
@@ -58,6 +59,7 @@ fn main() {
             steps::test(&mut t, arch.as_deref(), !flag("--no-install"));
             t.finish()
         }
+        Some("bench") => std::process::exit(bench::run(&args[1..])),
         Some("vm") => {
             let arch = value("--arch").unwrap_or_else(|| usage());
             target_of(&arch);
@@ -75,7 +77,8 @@ fn main() {
 fn usage() -> ! {
     eprintln!(
         "usage:\n  cargo xtask test [--arch x86_64|aarch64|riscv64|ppc64le] [--no-install]\n  \
-         cargo xtask vm --arch x86_64|aarch64|riscv64|ppc64le [--no-install]"
+         cargo xtask vm --arch x86_64|aarch64|riscv64|ppc64le [--no-install]\n  \
+         cargo xtask bench [--quick] [--json]"
     );
     std::process::exit(2)
 }

@@ -22,8 +22,9 @@ const APT_PACKAGES: &[&str] = &[
     "libc6-dev-i386-cross",
     "linux-libc-dev-amd64-cross", // the pinned x86_64 UAPI headers for the C layout probe
     "qemu-user",
-    "musl-tools", // the static probe
-    "libaio-dev", // libaio.h and the system libaio, for capi's C tests and the benchmarks
+    "musl-tools",   // the static probe
+    "libaio-dev",   // libaio.h and the system libaio, for capi's C tests and the benchmarks
+    "liburing-dev", // io_uring's figures in the benchmarks
 ];
 
 /// Targets that have no architecture module and must build (and, where they run, answer
@@ -241,6 +242,7 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
             ]),
         );
         vendoring_check(t);
+        std_user_check(t);
     }
     for (arch, target) in &arches {
         t.check(
@@ -426,4 +428,36 @@ fn vendoring_check(t: &mut Tally) {
                 .env_remove("CARGO_TARGET_DIR"),
         );
     }
+}
+
+/// A plain std program, depending on the crate with default features and nothing else, passes
+/// `file.as_fd()` to the safe API (the crate's own tests cannot show this: their
+/// dev-dependencies switch rustix's `std` on for everyone).
+fn std_user_check(t: &mut Tally) {
+    section("a plain std user of the safe API");
+    let scratch = root().join("target/std-user-check");
+    let _ = std::fs::remove_dir_all(&scratch);
+    let manifest = format!(
+        "[package]\nname = \"std-user-check\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
+         [dependencies]\nlinux-aio = {{ path = {:?} }}\n\n[workspace]\n",
+        root()
+    );
+    let main = "use std::os::fd::AsFd;\n\nfn main() {\n    \
+                let file = std::fs::File::open(\"/dev/null\").unwrap();\n    \
+                let mut buf = [0u8; 8];\n    \
+                let _ = linux_aio::Request::read(file.as_fd(), &mut buf, 0);\n}\n";
+    let ok = std::fs::create_dir_all(scratch.join("src")).is_ok()
+        && std::fs::write(scratch.join("Cargo.toml"), manifest).is_ok()
+        && std::fs::write(scratch.join("src/main.rs"), main).is_ok();
+    if !ok {
+        t.fail("std user: could not prepare the scratch crate");
+        return;
+    }
+    t.check(
+        "std user: `Request::read(file.as_fd(), ..)` compiles with default features",
+        cargo()
+            .current_dir(&scratch)
+            .args(["build", "-q", "--offline"])
+            .env_remove("CARGO_TARGET_DIR"),
+    );
 }
