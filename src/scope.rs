@@ -91,7 +91,10 @@ pub struct Scope<'scope, 'env: 'scope, const N: usize> {
     // and reports that address in the completion: the slots must not move while the scope
     // lives, which holds because a Scope is only ever used by reference.
     slots: RefCell<[Slot<'scope>; N]>,
-    in_flight: Cell<usize>,
+    /// How many slots are in each [`State`], indexed by `State as usize`.
+    counts: [Cell<usize>; 4],
+    /// No slot below this index is free (so `prepare` need not look there).
+    free_hint: Cell<usize>,
     events: RefCell<[Event; N]>,
     _scope: PhantomData<&'scope mut &'env ()>,
 }
@@ -193,7 +196,8 @@ impl Context {
                 generation: 0,
                 event: Event::default(),
             })),
-            in_flight: Cell::new(0),
+            counts: [Cell::new(N), Cell::new(0), Cell::new(0), Cell::new(0)],
+            free_hint: Cell::new(0),
             events: RefCell::new([Event::default(); N]),
             _scope: PhantomData,
         };
@@ -207,35 +211,53 @@ impl Context {
 impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
     /// Number of requests submitted and not yet reaped.
     pub fn in_flight(&self) -> usize {
-        self.in_flight.get()
+        self.count(State::InFlight)
     }
 
     /// Number of free slots.
     pub fn free_slots(&self) -> usize {
-        self.slots
-            .borrow()
-            .iter()
-            .filter(|s| s.state == State::Free)
-            .count()
+        self.count(State::Free)
+    }
+
+    fn count(&self, state: State) -> usize {
+        self.counts[state as usize].get()
+    }
+
+    /// Moves slot `index` to `to`, keeping the per-state counts and the free-slot hint.
+    fn set_state(&self, index: usize, slot: &mut Slot<'scope>, to: State) {
+        let (from, to_count) = (&self.counts[slot.state as usize], &self.counts[to as usize]);
+        from.set(from.get() - 1);
+        to_count.set(to_count.get() + 1);
+        if to == State::Free && index < self.free_hint.get() {
+            self.free_hint.set(index);
+        }
+        slot.state = to;
     }
 
     /// Stores `request` in a free slot without submitting it (see [`Scope::submit_prepared`]).
     /// When all `N` slots are taken the request comes back with `EAGAIN`.
     pub fn prepare(&self, request: Request<'scope>) -> Result<Ticket, Rejected<'scope>> {
         let mut slots = self.slots.borrow_mut();
-        let Some((index, slot)) = slots
-            .iter_mut()
-            .enumerate()
-            .find(|(_, s)| s.state == State::Free)
-        else {
+        let hint = self.free_hint.get();
+        let found = if self.free_slots() == 0 {
+            None
+        } else {
+            slots[hint..]
+                .iter()
+                .position(|s| s.state == State::Free)
+                .map(|i| hint + i)
+        };
+        let Some(index) = found else {
             return Err(Rejected {
                 error: Errno::AGAIN,
                 request,
             });
         };
+        self.free_hint.set(index + 1);
+        let slot = &mut slots[index];
         slot.cb = *request.iocb();
         slot.buffer = Some(request.into_buffer());
-        slot.state = State::Prepared;
+        self.set_state(index, slot, State::Prepared);
         slot.generation = slot.generation.wrapping_add(1);
         Ok(Ticket {
             slot: index as u32,
@@ -250,8 +272,11 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
         let mut slots = self.slots.borrow_mut();
         let mut batch = [core::ptr::null_mut::<iocb>(); N];
         let mut order = [0usize; N];
-        let mut n = 0;
+        let (mut n, prepared) = (0, self.count(State::Prepared));
         for (i, slot) in slots.iter_mut().enumerate() {
+            if n == prepared {
+                break;
+            }
             if slot.state == State::Prepared {
                 batch[n] = &mut slot.cb;
                 order[n] = i;
@@ -267,22 +292,22 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
             Err(e) => e.submitted,
         };
         for &i in &order[..accepted] {
-            slots[i].state = State::InFlight;
+            self.set_state(i, &mut slots[i], State::InFlight);
         }
-        self.in_flight.set(self.in_flight.get() + accepted);
         result
     }
 
     /// Drops every prepared, unsubmitted request.
     pub fn discard_prepared(&self) {
-        for slot in self
-            .slots
-            .borrow_mut()
-            .iter_mut()
-            .filter(|s| s.state == State::Prepared)
-        {
-            slot.state = State::Free;
-            slot.buffer = None;
+        if self.count(State::Prepared) == 0 {
+            return;
+        }
+        let mut slots = self.slots.borrow_mut();
+        for (i, slot) in slots.iter_mut().enumerate() {
+            if slot.state == State::Prepared {
+                self.set_state(i, slot, State::Free);
+                slot.buffer = None;
+            }
         }
     }
 
@@ -299,7 +324,7 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
                     // Ours went in; an earlier prepared request was the one refused.
                     return Ok(ticket);
                 }
-                slot.state = State::Free;
+                self.set_state(ticket.slot as usize, slot, State::Free);
                 let buffer = slot.buffer.take().unwrap_or(Buffer::None);
                 Err(Rejected {
                     error: e.error,
@@ -323,17 +348,11 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
         min: usize,
         timeout: Option<Duration>,
     ) -> Result<Completions<'_, 'scope, 'env, N>, Errno> {
-        let ready = self
-            .slots
-            .borrow()
-            .iter()
-            .filter(|s| s.state == State::Done)
-            .count();
-        let need = min.saturating_sub(ready);
-        if need > self.in_flight.get() {
+        let need = min.saturating_sub(self.count(State::Done));
+        if need > self.in_flight() {
             return Err(Errno::INVAL);
         }
-        if self.in_flight.get() > 0 {
+        if self.in_flight() > 0 {
             self.reap(need, timeout)?;
         }
         Ok(Completions {
@@ -345,18 +364,17 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
     /// Reaps into the slots, so a completion is accounted for even if it is never handed out.
     fn reap(&self, min: usize, timeout: Option<Duration>) -> Result<usize, Errno> {
         let mut events = self.events.borrow_mut();
-        let max = self.in_flight.get().min(N);
+        let max = self.in_flight().min(N);
         let n = self
             .ctx
             .borrow_mut()
             .wait(&mut events[..max], min, timeout)?;
         let mut slots = self.slots.borrow_mut();
         for ev in &events[..n] {
-            if let Some(slot) = slot_of(&mut slots[..], ev.iocb_address()) {
+            if let Some((i, slot)) = slot_of(&mut slots[..], ev.iocb_address()) {
                 if slot.state == State::InFlight {
-                    slot.state = State::Done;
+                    self.set_state(i, slot, State::Done);
                     slot.event = *ev;
-                    self.in_flight.set(self.in_flight.get() - 1);
                 }
             }
             // An event that no slot owns comes from a request submitted outside the scope
@@ -391,9 +409,8 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
             Cancel::Canceled(event) => {
                 let mut slots = self.slots.borrow_mut();
                 let slot = &mut slots[ticket.slot as usize];
-                slot.state = State::Done;
+                self.set_state(ticket.slot as usize, slot, State::Done);
                 slot.event = event;
-                self.in_flight.set(self.in_flight.get() - 1);
                 Ok(ScopedCancel::Canceled)
             }
             Cancel::NotCanceled => {
@@ -407,13 +424,16 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
     }
 
     fn take_done(&self, from: usize) -> Option<(usize, Completion<'scope>)> {
+        if self.count(State::Done) == 0 {
+            return None;
+        }
         let mut slots = self.slots.borrow_mut();
         let (i, slot) = slots
             .iter_mut()
             .enumerate()
             .skip(from)
             .find(|(_, s)| s.state == State::Done)?;
-        slot.state = State::Free;
+        self.set_state(i, slot, State::Free);
         let completion = Completion {
             ticket: Ticket {
                 slot: i as u32,
@@ -431,11 +451,12 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
 fn slot_of<'a, 'scope>(
     slots: &'a mut [Slot<'scope>],
     address: u64,
-) -> Option<&'a mut Slot<'scope>> {
+) -> Option<(usize, &'a mut Slot<'scope>)> {
     let first = &slots.first()?.cb as *const iocb as u64;
     let index = address.checked_sub(first)? / core::mem::size_of::<Slot<'_>>() as u64;
-    let slot = slots.get_mut(usize::try_from(index).ok()?)?;
-    (&slot.cb as *const iocb as u64 == address).then_some(slot)
+    let index = usize::try_from(index).ok()?;
+    let slot = slots.get_mut(index)?;
+    (&slot.cb as *const iocb as u64 == address).then_some((index, slot))
 }
 
 /// The completions a [`Scope::wait`] made available, each with its buffer.
@@ -479,7 +500,7 @@ impl<const N: usize> Scope<'_, '_, N> {
         for address in polls.into_iter().flatten() {
             let _ = self.ctx.borrow().cancel(address);
         }
-        while self.in_flight.get() > 0 {
+        while self.in_flight() > 0 {
             match self.reap(1, None) {
                 Ok(_) | Err(Errno::INTR) => {}
                 // No other error is expected on a live context. Stopping would let the kernel
@@ -487,7 +508,12 @@ impl<const N: usize> Scope<'_, '_, N> {
                 // io_destroy waits for every request, so the buffers are safe once it returns.
                 Err(_) => {
                     self.ctx.borrow_mut().destroy_in_place();
-                    self.in_flight.set(0);
+                    let mut slots = self.slots.borrow_mut();
+                    for (i, slot) in slots.iter_mut().enumerate() {
+                        if slot.state == State::InFlight {
+                            self.set_state(i, slot, State::Free);
+                        }
+                    }
                 }
             }
         }
