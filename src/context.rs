@@ -544,3 +544,13 @@ impl Reaper<'_> {
         self.ctx.try_wait(events)
     }
 }
+
+// The kernel serialises io_submit, io_cancel and io_getevents on one context, so a Context may
+// move between threads and be shared; only ring reaping needs one thread, which `&mut self`
+// (or the one Reaper) guarantees. A Scope keeps single-threaded bookkeeping and is not Sync,
+// so the `&Scope` a closure receives cannot reach another thread.
+static_assertions::assert_impl_all!(Context: Send, Sync);
+static_assertions::assert_impl_all!(Submitter<'static>: Send, Sync, Copy);
+static_assertions::assert_impl_all!(Reaper<'static>: Send);
+static_assertions::assert_impl_all!(Event: Send, Sync, Copy);
+static_assertions::assert_not_impl_any!(crate::Scope<'static, 'static, 1>: Sync);

@@ -253,6 +253,12 @@ impl<'a> Request<'a> {
         self
     }
 
+    /// Moves the request to another file offset, for callers that reuse one request value
+    /// (the kernel copies the iocb at submission, so this never affects one in flight).
+    pub fn set_offset(&mut self, offset: u64) {
+        self.cb.aio_offset = offset as i64;
+    }
+
     /// The `iocb` as it will be submitted.
     pub fn iocb(&self) -> &iocb {
         &self.cb
