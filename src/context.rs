@@ -452,6 +452,9 @@ impl Submitter<'_> {
     /// buffers and any eventfd) stay valid, and not be accessed except by the kernel, until its
     /// completion has been reaped. The `Request` values themselves may be dropped after this
     /// returns (the kernel copies them), but [`Submitter::cancel`] needs the same address.
+    /// No request submitted this way may still be in flight when [`Context::scope`] or
+    /// [`posix::with`](crate::posix::with) starts on the same context: the scope would drop
+    /// its completion, and its memory could alias the scope's own slots.
     /// [`Context::scope`] proves all of this at compile time instead.
     #[inline]
     pub unsafe fn submit(&self, requests: &mut [&mut Request<'_>]) -> Result<usize, SubmitError> {

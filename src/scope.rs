@@ -10,6 +10,7 @@
 
 use core::cell::{Cell, RefCell};
 use core::marker::PhantomData;
+use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 
 use rustix::io::Errno;
@@ -77,7 +78,10 @@ enum State {
 }
 
 struct Slot<'scope> {
+    /// The iocb as submitted: `aio_data` holds the scope's stamp, not the caller's value.
     cb: iocb,
+    /// The caller's [`Request::user_data`], put back into the event when it is handed out.
+    user_data: u64,
     buffer: Option<Buffer<'scope>>,
     state: State,
     generation: u32,
@@ -95,6 +99,8 @@ pub struct Scope<'scope, 'env: 'scope, const N: usize> {
     counts: [Cell<usize>; 4],
     /// No slot below this index is free (so `prepare` need not look there).
     free_hint: Cell<usize>,
+    /// Distinct for every scope of the process; part of each request's stamp.
+    nonce: u64,
     events: RefCell<[Event; N]>,
     _scope: PhantomData<&'scope mut &'env ()>,
 }
@@ -191,6 +197,7 @@ impl Context {
             ctx: RefCell::new(self),
             slots: RefCell::new(core::array::from_fn(|_| Slot {
                 cb: iocb::default(),
+                user_data: 0,
                 buffer: None,
                 state: State::Free,
                 generation: 0,
@@ -198,6 +205,7 @@ impl Context {
             })),
             counts: [Cell::new(N), Cell::new(0), Cell::new(0), Cell::new(0)],
             free_hint: Cell::new(0),
+            nonce: next_nonce(),
             events: RefCell::new([Event::default(); N]),
             _scope: PhantomData,
         };
@@ -217,6 +225,12 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
     /// Number of free slots.
     pub fn free_slots(&self) -> usize {
         self.count(State::Free)
+    }
+
+    /// The `aio_data` the scope submits for slot `index` at `generation`: unique to this scope,
+    /// slot and generation, so a completion is recognised by its stamp as well as its address.
+    fn stamp(&self, index: usize, generation: u32) -> u64 {
+        self.nonce ^ ((u64::from(generation) << 32) | index as u64)
     }
 
     fn count(&self, state: State) -> usize {
@@ -256,9 +270,11 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
         self.free_hint.set(index + 1);
         let slot = &mut slots[index];
         slot.cb = *request.iocb();
+        slot.user_data = slot.cb.aio_data;
         slot.buffer = Some(request.into_buffer());
         self.set_state(index, slot, State::Prepared);
         slot.generation = slot.generation.wrapping_add(1);
+        slot.cb.aio_data = self.stamp(index, slot.generation);
         Ok(Ticket {
             slot: index as u32,
             generation: slot.generation,
@@ -326,9 +342,13 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
                 }
                 self.set_state(ticket.slot as usize, slot, State::Free);
                 let buffer = slot.buffer.take().unwrap_or(Buffer::None);
+                let cb = iocb {
+                    aio_data: slot.user_data,
+                    ..slot.cb
+                };
                 Err(Rejected {
                     error: e.error,
-                    request: Request::from_parts(slot.cb, buffer),
+                    request: Request::from_parts(cb, buffer),
                 })
             }
         }
@@ -371,14 +391,17 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
             .wait(&mut events[..max], min, timeout)?;
         let mut slots = self.slots.borrow_mut();
         for ev in &events[..n] {
+            // An event is this scope's only if both the iocb address and the stamp match: an
+            // iocb address alone could be a stale request's, submitted through the unsafe API
+            // from memory the scope's slots now occupy. Anything else is dropped (the unsafe
+            // API's contract forbids such requests being in flight when a scope starts).
             if let Some((i, slot)) = slot_of(&mut slots[..], ev.iocb_address()) {
-                if slot.state == State::InFlight {
+                if slot.state == State::InFlight && ev.user_data() == self.stamp(i, slot.generation)
+                {
                     self.set_state(i, slot, State::Done);
-                    slot.event = *ev;
+                    slot.event = slot.restore(ev);
                 }
             }
-            // An event that no slot owns comes from a request submitted outside the scope
-            // (the unsafe API, before the scope began); it is dropped here.
         }
         Ok(n)
     }
@@ -410,7 +433,7 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
                 let mut slots = self.slots.borrow_mut();
                 let slot = &mut slots[ticket.slot as usize];
                 self.set_state(ticket.slot as usize, slot, State::Done);
-                slot.event = event;
+                slot.event = slot.restore(&event);
                 Ok(ScopedCancel::Canceled)
             }
             Cancel::NotCanceled => {
@@ -444,6 +467,25 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
         };
         Some((i, completion))
     }
+}
+
+impl Slot<'_> {
+    /// `event` with the caller's user data in place of the scope's stamp.
+    fn restore(&self, event: &Event) -> Event {
+        Event::from_raw(crate::raw::io_event {
+            data: self.user_data,
+            ..*event.as_raw()
+        })
+    }
+}
+
+/// A value no earlier scope in this process used, for [`Scope::stamp`].
+fn next_nonce() -> u64 {
+    static SCOPES: AtomicU64 = AtomicU64::new(1);
+    // An odd multiplier is a bijection on u64: distinct counters give distinct nonces.
+    SCOPES
+        .fetch_add(1, Ordering::Relaxed)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// The slot whose iocb is at `address`, found by arithmetic rather than a search: the slots
