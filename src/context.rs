@@ -309,7 +309,9 @@ impl Context {
     /// than `min` only if the timeout expired, or a signal arrived after some were taken.
     ///
     /// Errors: `EINVAL` if `min > events.len()`, `EINTR` if a signal arrived before any
-    /// completion (never retried behind your back).
+    /// completion (never retried behind your back). With `timeout: None` and fewer than `min`
+    /// requests in flight, the wait never ends: the context does not count what the unsafe API
+    /// submitted (the scoped API does, and refuses such a wait with `EINVAL`).
     #[inline]
     ///
     /// ```

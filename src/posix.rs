@@ -28,7 +28,7 @@
 //! `aio_cancel`, `lio_listio`, [`Aio::progress`]). [`Aio::eventfd`] becomes readable whenever
 //! a kernel request of the layer completes, for event loops that want to call `progress` then.
 
-use core::cell::{Cell, RefCell};
+use core::cell::RefCell;
 use core::time::Duration;
 
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -196,6 +196,8 @@ enum State {
 struct Slot<'scope> {
     cb: Option<Aiocb<'scope>>,
     stream: bool,
+    /// Transfers use `RWF_NOWAIT` (false once the kernel refused it for this request).
+    nowait: bool,
     state: State,
     generation: u32,
     /// Submission order, for stream fairness.
@@ -213,8 +215,6 @@ struct Inner<'scope, const N: usize> {
 /// where the kernel has no AIO). Obtained through [`with`].
 pub struct Aio<'a, 'scope, 'env, const N: usize> {
     scope: Option<&'a Scope<'scope, 'env, N>>,
-    /// Whether stream transfers use `RWF_NOWAIT` (false once the kernel has refused it).
-    stream_nowait: Cell<bool>,
     eventfd: Option<&'a OwnedFd>,
     inner: RefCell<Inner<'scope, N>>,
 }
@@ -270,12 +270,28 @@ pub fn with<'env, const N: usize, T>(
     }
 }
 
-fn is_stream(fd: BorrowedFd<'_>) -> Result<bool, Errno> {
-    let st = rustix::fs::fstat(fd)?;
-    Ok(!matches!(
-        rustix::fs::FileType::from_raw_mode(st.st_mode),
-        rustix::fs::FileType::RegularFile | rustix::fs::FileType::BlockDevice
-    ))
+/// Checks `cb` against its descriptor and says whether it goes the stream way (readiness,
+/// then transfer): `EISDIR` for a directory, `EBADF` for a read on a descriptor not open for
+/// reading (or a write on one not open for writing), so that no request waits for a readiness
+/// that cannot come. Syncs never wait for readiness: the kernel answers them directly.
+fn classify(cb: &Aiocb<'_>) -> Result<bool, Errno> {
+    use rustix::fs::{FileType, OFlags};
+    let kind = FileType::from_raw_mode(rustix::fs::fstat(cb.fd)?.st_mode);
+    if kind == FileType::Directory {
+        return Err(Errno::ISDIR);
+    }
+    let mode = rustix::fs::fcntl_getfl(cb.fd)? & OFlags::RWMODE;
+    let readable = mode == OFlags::RDONLY || mode == OFlags::RDWR;
+    let writable = mode == OFlags::WRONLY || mode == OFlags::RDWR;
+    match cb.op {
+        Op::Read if !readable => Err(Errno::BADF),
+        Op::Write if !writable => Err(Errno::BADF),
+        Op::Fsync(_) => Ok(false),
+        _ => Ok(!matches!(
+            kind,
+            FileType::RegularFile | FileType::BlockDevice
+        )),
+    }
 }
 
 /// `PIPE_BUF`: a pipe that polls writable has room for at least this many bytes.
@@ -289,12 +305,12 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
     fn new(scope: Option<&'a Scope<'scope, 'env, N>>, eventfd: Option<&'a OwnedFd>) -> Self {
         Aio {
             scope,
-            stream_nowait: Cell::new(true),
             eventfd,
             inner: RefCell::new(Inner {
                 slots: core::array::from_fn(|_| Slot {
                     cb: None,
                     stream: false,
+                    nowait: false,
                     state: State::Free,
                     generation: 0,
                     seq: 0,
@@ -369,7 +385,11 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
 
     /// `aio_suspend`: waits until at least one of `ids` has completed (or been cancelled, or is
     /// not a request at all), or `timeout` passes (`EAGAIN`), or a signal arrives (`EINTR`).
+    /// An empty list is `EINVAL`.
     pub fn aio_suspend(&self, ids: &[Id], timeout: Option<Duration>) -> Result<(), Errno> {
+        if ids.is_empty() {
+            return Err(Errno::INVAL); // nothing could ever end the wait
+        }
         let mut remaining = timeout;
         loop {
             self.progress();
@@ -402,21 +422,22 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
     }
 
     /// `lio_listio`: submits every control block of `list`; `status[i]` receives the id of the
-    /// i-th, or why it was not queued (`EAGAIN` past capacity, `EBADF`, `EINVAL`). `status`
-    /// must have room for the whole list (else `EINVAL` and nothing is submitted). Returns
-    /// `EAGAIN` if any could not be queued; with [`ListMode::Wait`], waits for all the queued
-    /// ones and returns `EIO` if any of them failed (each one's `aio_error` tells which).
+    /// i-th, or why it was not queued (`EAGAIN` past capacity, `EBADF`, `EISDIR`, ...). With
+    /// [`ListMode::Wait`] it then waits for every queued one. Returns `EAGAIN` if any entry was
+    /// refused for lack of room, else `EIO` if any entry was refused for another reason or (with
+    /// `Wait`) failed; each entry's status, and each queued one's `aio_error`, tells which.
     pub fn lio_listio<const M: usize>(
         &self,
         mode: ListMode,
         list: [Aiocb<'scope>; M],
         status: &mut [Result<Id, Errno>; M],
     ) -> Result<(), Errno> {
-        let mut all_queued = true;
         for (cb, st) in list.into_iter().zip(status.iter_mut()) {
             *st = self.enqueue(cb);
-            all_queued &= st.is_ok();
         }
+        let mut failed = status
+            .iter()
+            .any(|s| matches!(s, Err(e) if *e != Errno::AGAIN));
         if mode == ListMode::Wait {
             for id in status.iter().filter_map(|s| s.ok()) {
                 while self.aio_error(id) == Err(Errno::INPROGRESS) {
@@ -425,19 +446,15 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
                         Err(e) => return Err(e),
                     }
                 }
-            }
-            if status
-                .iter()
-                .filter_map(|s| s.ok())
-                .any(|id| self.aio_error(id).is_err())
-            {
-                return Err(Errno::IO);
+                failed |= self.aio_error(id).is_err();
             }
         }
-        if all_queued {
-            Ok(())
-        } else {
+        if status.contains(&Err(Errno::AGAIN)) {
             Err(Errno::AGAIN)
+        } else if failed {
+            Err(Errno::IO)
+        } else {
+            Ok(())
         }
     }
 
@@ -538,7 +555,7 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
     }
 
     fn enqueue(&self, cb: Aiocb<'scope>) -> Result<Id, Errno> {
-        let stream = is_stream(cb.fd)?;
+        let stream = classify(&cb)?;
         let id = {
             let mut inner = self.inner.borrow_mut();
             let seq = inner.next_seq;
@@ -549,6 +566,7 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
             let slot = &mut inner.slots[index];
             slot.generation = slot.generation.wrapping_add(1);
             slot.stream = stream;
+            slot.nowait = stream;
             slot.seq = seq;
             slot.state = State::Queued;
             slot.cb = Some(cb);
@@ -605,7 +623,7 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
                 Request::poll(cb.fd, events)
             } else {
                 let offset = if slot.stream { 0 } else { cb.offset };
-                let nowait = slot.stream && self.stream_nowait.get();
+                let nowait = slot.stream && slot.nowait;
                 let r = match cb.op {
                     Op::Read => match core::mem::replace(&mut cb.buffer, Buffer::None) {
                         Buffer::Read(b) => Request::read(cb.fd, b, offset),
@@ -679,13 +697,14 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
         }
     }
 
-    /// After the kernel refused `RWF_NOWAIT` for slot `i` (Linux before 6.x for pipes and
-    /// sockets): stream transfers go without it from now on, which cannot block because each
-    /// one follows a readiness report (reads take what is there; writes are capped at
-    /// `PIPE_BUF`, the room a writable pipe always has). True if slot `i` should be retried.
+    /// After the kernel refused `RWF_NOWAIT` for slot `i` (Linux 6.1 does for pipes and
+    /// sockets): that request's transfer goes without it, right after its readiness report, so
+    /// a read takes what is there and a write is capped at `PIPE_BUF` (the room a writable pipe
+    /// always has). Only something outside the layer consuming that readiness first (another
+    /// reader of the same pipe) could then make it block. True if slot `i` should be retried.
     fn refuse_nowait(&self, i: usize) -> bool {
-        let stream = self.inner.borrow().slots[i].stream;
-        stream && self.stream_nowait.replace(false)
+        let slot = &mut self.inner.borrow_mut().slots[i];
+        core::mem::replace(&mut slot.nowait, false) && slot.stream
     }
 
     /// Starts the oldest queued request of every stream that has none active, and retries
@@ -804,7 +823,19 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
             Notify::None => {}
             Notify::Callback(f) => f(id),
             Notify::Eventfd(fd) => {
-                let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
+                // Only if the write cannot block: an eventfd is writable unless its counter is
+                // about to overflow; any other descriptor passed here may not be.
+                let mut pfd = [rustix::event::PollFd::new(
+                    &fd,
+                    rustix::event::PollFlags::OUT,
+                )];
+                let zero = rustix::time::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                if rustix::event::poll(&mut pfd, Some(&zero)) == Ok(1) {
+                    let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
+                }
             }
         }
     }

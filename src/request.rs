@@ -181,6 +181,11 @@ impl<'a> Request<'a> {
     }
 
     /// `IOCB_CMD_PREAD`: read into `buf` from `offset`.
+    ///
+    /// On regular files this completes inside submission (buffered) or asynchronously
+    /// (`O_DIRECT`). On sockets, pipes and terminals a read or write can block inside
+    /// submission until data or room is there: wait for readiness with [`Request::poll`] and
+    /// transfer with [`RwFlags::NOWAIT`], or use the [`posix`](crate::posix) layer, which does.
     pub fn read(fd: BorrowedFd<'a>, buf: &'a mut [u8], offset: u64) -> Request<'a> {
         Request::new(raw::IOCB_CMD_PREAD, fd, Buffer::Read(buf), offset)
     }

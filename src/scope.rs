@@ -327,20 +327,24 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
         }
     }
 
-    /// Submits one request (and any still prepared before it). When it is refused (`EAGAIN`:
-    /// all `N` slots taken or the ring full; `EBADF`, `EINVAL`, ...) it comes back unsubmitted.
+    /// Submits one request with its own `io_submit`; requests prepared earlier stay prepared.
+    /// When it is refused (`EAGAIN`: all `N` slots taken or the ring full; `EBADF`, `EINVAL`,
+    /// ...) it comes back unsubmitted, with the kernel's reason for it.
     pub fn submit(&self, request: Request<'scope>) -> Result<Ticket, Rejected<'scope>> {
         let ticket = self.prepare(request)?;
-        match self.submit_prepared() {
-            Ok(_) => Ok(ticket),
+        let index = ticket.slot as usize;
+        let mut slots = self.slots.borrow_mut();
+        let slot = &mut slots[index];
+        let mut one = [&mut slot.cb as *mut iocb];
+        // SAFETY: as in `submit_prepared`: the iocb names memory borrowed for 'scope, the scope
+        // does not end before the request is reaped, and the slot does not move.
+        match unsafe { self.ctx.borrow().submit_raw(one.as_mut_ptr(), 1) } {
+            Ok(_) => {
+                self.set_state(index, slot, State::InFlight);
+                Ok(ticket)
+            }
             Err(e) => {
-                let mut slots = self.slots.borrow_mut();
-                let slot = &mut slots[ticket.slot as usize];
-                if slot.state != State::Prepared {
-                    // Ours went in; an earlier prepared request was the one refused.
-                    return Ok(ticket);
-                }
-                self.set_state(ticket.slot as usize, slot, State::Free);
+                self.set_state(index, slot, State::Free);
                 let buffer = slot.buffer.take().unwrap_or(Buffer::None);
                 let cb = iocb {
                     aio_data: slot.user_data,

@@ -57,6 +57,10 @@ fn main() {
             ("suspend_timeout", suspend_timeout),
             ("lio_listio_partial_failure", lio_listio_partial_failure),
             ("lio_listio_wait_reports_eio", lio_listio_wait_reports_eio),
+            (
+                "impossible_requests_fail_at_once",
+                impossible_requests_fail_at_once,
+            ),
             ("return_once_and_in_progress", return_once_and_in_progress),
             ("capacity_exceeded_is_eagain", capacity_exceeded_is_eagain),
             ("scope_end_cancels_pending", scope_end_cancels_pending),
@@ -595,26 +599,80 @@ fn lio_listio_wait_reports_eio() -> Outcome {
     let s = Scratch::new("lio-eio");
     let file = &s.file;
     let read_only = std::fs::File::open("/dev/null").unwrap();
-    let (a, b) = ([5u8; 8], [6u8; 8]);
+    let (a, b, c) = ([5u8; 8], [6u8; 8], [7u8; 8]);
     posix::with::<4, _>(ctx.as_mut(), |aio| {
+        // The second entry is refused when queued (a write on a descriptor open for reading);
+        // the third fails in the kernel (a negative offset once converted: EINVAL).
         let list = [
             Aiocb::write(file.as_fd(), &a, 0),
             Aiocb::write(read_only.as_fd(), &b, 0),
+            Aiocb::write(file.as_fd(), &c, u64::MAX),
         ];
-        let mut status = [Err(Errno::INVAL); 2];
+        let mut status = [Err(Errno::INVAL); 3];
         assert_eq!(
             aio.lio_listio(ListMode::Wait, list, &mut status),
             Err(Errno::IO)
         );
-        let [good, bad] = status.map(|s| s.unwrap());
+        assert_eq!(status[1], Err(Errno::BADF), "the refused entry's status");
+        let (good, bad) = (status[0].unwrap(), status[2].unwrap());
         assert_eq!(aio.aio_error(good), Ok(()), "the good write's own status");
         assert_eq!(
             aio.aio_error(bad),
-            Err(Errno::BADF),
+            Err(Errno::INVAL),
             "the failed write's own status"
         );
     })
     .unwrap();
+    Passed
+}
+
+/// Requests that could only wait for ever are refused when queued (found in review): a read on
+/// a pipe's write end, a write on its read end, a directory; fsync on a pipe fails at once; an
+/// empty `aio_suspend` list is EINVAL; an eventfd notification never blocks.
+fn impossible_requests_fail_at_once() -> Outcome {
+    let mut ctx = ctx();
+    let (r, w) = pipe();
+    let dir = std::fs::File::open(std::env::temp_dir()).unwrap();
+    let (mut a, mut d) = ([0u8; 4], [0u8; 4]);
+    let msg = [1u8; 4];
+    // A full, blocking pipe passed off as an eventfd: notifying through it must not block.
+    let (_fr, fw) = rustix::pipe::pipe().unwrap();
+    rustix::fs::fcntl_setfl(&fw, rustix::fs::OFlags::NONBLOCK).unwrap();
+    fill(&fw);
+    rustix::fs::fcntl_setfl(&fw, rustix::fs::OFlags::empty()).unwrap();
+    let s = Scratch::new("impossible");
+    let t0 = Instant::now();
+    posix::with::<4, _>(ctx.as_mut(), |aio| {
+        assert_eq!(
+            aio.aio_read(Aiocb::read(w.as_fd(), &mut a, 0)).err(),
+            Some(Errno::BADF)
+        );
+        assert_eq!(
+            aio.aio_write(Aiocb::write(r.as_fd(), &msg, 0)).err(),
+            Some(Errno::BADF)
+        );
+        assert_eq!(
+            aio.aio_read(Aiocb::read(dir.as_fd(), &mut d, 0)).err(),
+            Some(Errno::ISDIR)
+        );
+        let f = aio
+            .aio_fsync(Aiocb::sync(w.as_fd(), SyncMode::Sync))
+            .unwrap();
+        settle(aio, f);
+        assert_eq!(aio.aio_error(f), Err(Errno::INVAL), "fsync on a pipe");
+        assert_eq!(aio.aio_suspend(&[], None), Err(Errno::INVAL));
+        let id = aio
+            .aio_write(Aiocb::write(s.file.as_fd(), &msg, 0).notify(Notify::Eventfd(fw.as_fd())))
+            .unwrap();
+        settle(aio, id);
+        assert_eq!(aio.aio_return(id).unwrap().result, Ok(4));
+    })
+    .unwrap();
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t0.elapsed()
+    );
     Passed
 }
 
