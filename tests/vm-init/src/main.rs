@@ -15,6 +15,11 @@
 //!    the lines `vm-probe-json-begin` and `vm-probe-json-end`.
 //! 5. Prints `vm-summary: N passed, N failed, N skipped` and powers the machine off.
 
+#[path = "../../support/counts.rs"]
+mod counts;
+
+use counts::parse_counts;
+
 use std::ffi::CString;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -143,37 +148,6 @@ fn run_suite(name: &str, mut cmd: Command) -> [usize; 3] {
 fn fail_suite(name: &str, why: &str) -> [usize; 3] {
     println!("vm-init: FAILED: {name}: {why}");
     [0, 1, 0]
-}
-
-/// Counts of a summary line: `<suite>: N passed, N failed, N skipped`, or libtest's
-/// `test result: ok. N passed; N failed; N ignored; ...` (ignored counted as skipped).
-fn parse_counts(line: &str) -> Option<[usize; 3]> {
-    let num_before = |s: &str, word: &str| -> Option<usize> {
-        let i = s.find(word)?;
-        s[..i]
-            .trim_end()
-            .rsplit([' ', ';', ',', '.', ':'])
-            .next()?
-            .parse()
-            .ok()
-    };
-    if let Some(rest) = line.strip_prefix("test result: ") {
-        let ignored = num_before(rest, " ignored")?;
-        return Some([
-            num_before(rest, " passed")?,
-            num_before(rest, " failed")?,
-            ignored,
-        ]);
-    }
-    let (_, rest) = line.split_once(": ")?;
-    if !rest.trim_end().ends_with(" skipped") {
-        return None;
-    }
-    Some([
-        num_before(rest, " passed,")?,
-        num_before(rest, " failed,")?,
-        num_before(rest, " skipped")?,
-    ])
 }
 
 fn mount(src: &str, dir: &str, fstype: &str) -> std::io::Result<()> {
