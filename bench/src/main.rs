@@ -258,15 +258,12 @@ fn build_cells(opts: &Options, prep: &Prepared) -> Vec<Cell> {
             .filter(|c| opts.competitors.contains(c))
             .collect()
     };
-    let aio = [
-        Competitor::OursRing,
-        Competitor::OursSyscall,
-        Competitor::OursScope,
-        Competitor::Libaio,
-        Competitor::Floor,
-        Competitor::IoUring,
-    ];
+    // Every competitor but the plain pread loop, which has no batches or queue depth.
     let with_pread = Competitor::ALL;
+    let aio: Vec<Competitor> = with_pread
+        .into_iter()
+        .filter(|&c| c != Competitor::Pread)
+        .collect();
     let mut cells = Vec::new();
     for scenario in opts.scenarios.iter().copied() {
         match scenario {
