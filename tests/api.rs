@@ -102,6 +102,15 @@ fn counter(efd: &OwnedFd) -> u64 {
     }
 }
 
+/// Returns SKIPPED from the calling test when the kernel has no IOCB_CMD_POLL.
+macro_rules! need_poll {
+    ($ctx:expr) => {
+        if !poll_supported(&mut $ctx) {
+            return skipped("IOCB_CMD_POLL unsupported (kernel before 4.19)");
+        }
+    };
+}
+
 fn poll_supported(ctx: &mut Context) -> bool {
     let efd = eventfd();
     signal(&efd);
@@ -234,9 +243,7 @@ fn priority_and_rw_flags() -> Outcome {
 
 fn scoped_poll_cancel() -> Outcome {
     let mut ctx = need_aio!(8);
-    if !poll_supported(&mut ctx) {
-        return skipped("IOCB_CMD_POLL unsupported (kernel before 4.19)");
-    }
+    need_poll!(ctx);
     let idle = eventfd();
     ctx.scope::<4, _>(|s| {
         let t = s
@@ -287,9 +294,7 @@ fn scoped_cancel_of_completed_read() -> Outcome {
 
 fn unscoped_cancel() -> Outcome {
     let mut ctx = need_aio!(8);
-    if !poll_supported(&mut ctx) {
-        return skipped("IOCB_CMD_POLL unsupported (kernel before 4.19)");
-    }
+    need_poll!(ctx);
     let idle = eventfd();
     let f = Scratch::new("uc");
     let mut buf = [0u8; 16];
@@ -324,9 +329,7 @@ fn unscoped_cancel() -> Outcome {
 
 fn scope_end_cancels_and_reaps() -> Outcome {
     let mut ctx = need_aio!(8);
-    if !poll_supported(&mut ctx) {
-        return skipped("IOCB_CMD_POLL unsupported (kernel before 4.19)");
-    }
+    need_poll!(ctx);
     let idle = [eventfd(), eventfd(), eventfd()];
     ctx.scope::<4, _>(|s| {
         for fd in &idle {
@@ -346,9 +349,7 @@ fn scope_end_cancels_and_reaps() -> Outcome {
 
 fn scope_drains_on_panic() -> Outcome {
     let mut ctx = need_aio!(8);
-    if !poll_supported(&mut ctx) {
-        return skipped("IOCB_CMD_POLL unsupported (kernel before 4.19)");
-    }
+    need_poll!(ctx);
     let idle = eventfd();
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
@@ -559,9 +560,7 @@ fn signal_during_wait_is_eintr() -> Outcome {
 
 fn submit_from_other_threads() -> Outcome {
     let mut ctx = need_aio!(64);
-    if !poll_supported(&mut ctx) {
-        return skipped("IOCB_CMD_POLL unsupported (kernel before 4.19)");
-    }
+    need_poll!(ctx);
     let ready = eventfd();
     signal(&ready);
     let (submitter, mut reaper) = ctx.split();
@@ -605,9 +604,7 @@ fn ring_pressure() -> Outcome {
     drop(probe);
     for user_space in [true, false] {
         let mut ctx = Context::new(4).unwrap();
-        if !poll_supported(&mut ctx) {
-            return skipped("IOCB_CMD_POLL unsupported (kernel before 4.19)");
-        }
+        need_poll!(ctx);
         ctx.set_user_space_reaping(user_space);
         let ready = eventfd();
         signal(&ready);
