@@ -14,6 +14,7 @@ use crate::ring::Ring;
 
 /// Turns a raw-layer return value into a `Result`.
 #[inline]
+#[allow(clippy::unnecessary_cast)] // c_long is i32 on 32-bit targets, i64 elsewhere
 pub(crate) fn check(ret: c_long) -> Result<usize, Errno> {
     if raw::is_error(ret) {
         // The ENOSYS module reports Linux's ENOSYS; say so in the platform's own numbering.
@@ -298,10 +299,12 @@ impl Context {
     /// Destroys the kernel context now (waiting for every request in flight), leaving this
     /// value dead: every later call fails with `EINVAL`. For the scope's last-resort drain.
     pub(crate) fn destroy_in_place(&mut self) {
-        // SAFETY: the ring is forgotten first; the id is replaced by 0, which no context has.
-        let _ = unsafe { raw::io_destroy(self.id) };
         self.ring = None;
-        self.id = 0;
+        let id = core::mem::replace(&mut self.id, 0);
+        // SAFETY: the ring's reader is gone (above) and `&mut self` keeps every other user of
+        // this context out; the id is now 0, which no context has, so nothing reaches the
+        // destroyed context or its unmapped ring afterwards.
+        let _ = unsafe { raw::io_destroy(id) };
     }
 
     /// Waits until at least `min` completions are available (or `timeout` passes; `None` waits
@@ -460,7 +463,8 @@ impl Submitter<'_> {
     /// [`Context::scope`] proves all of this at compile time instead.
     #[inline]
     pub unsafe fn submit(&self, requests: &mut [&mut Request<'_>]) -> Result<usize, SubmitError> {
-        // `&mut Request` is a pointer to a repr(C) struct whose first field is the iocb.
+        // `&mut Request` is a pointer to a repr(C) struct whose first field is the iocb (asserted
+        // at compile time in request.rs).
         let ptrs = requests.as_mut_ptr().cast::<*mut iocb>();
         // SAFETY: forwarded to the caller.
         unsafe { self.submit_raw(ptrs, requests.len()) }

@@ -12,6 +12,9 @@
 
 #![no_std]
 #![warn(missing_docs)]
+// Every unsafe operation sits in its own `unsafe` block with a SAFETY argument, even inside an
+// `unsafe fn` (whose contract is the caller's, not a licence for its body).
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 #[allow(missing_docs)] // the kernel's own names, documented in the kernel's headers
 pub mod raw;

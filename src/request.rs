@@ -152,6 +152,10 @@ pub struct Request<'a> {
     _fd: PhantomData<BorrowedFd<'a>>,
 }
 
+// `Submitter::submit` hands `&mut [&mut Request]` to io_submit as an array of `iocb` pointers:
+// sound only because the iocb is the first field of a repr(C) Request.
+static_assertions::const_assert_eq!(core::mem::offset_of!(Request<'static>, cb), 0);
+
 fn fd_of(fd: &impl AsFd) -> u32 {
     fd.as_fd().as_raw_fd() as u32
 }

@@ -37,24 +37,33 @@ unsafe impl Sync for Ring {}
 
 impl Ring {
     /// Attaches to the ring at `base` (the context id as an address) if its header says user
-    /// space may read it: magic, no incompatible features, a 32-byte header, `nr > 0`. The
-    /// slot count is taken from the header now and trusted from then on.
+    /// space may read it: the magic number, no incompatible features, a 32-byte header and
+    /// `nr > 0`. The slot count read now bounds every later access, so it must be the kernel's.
+    ///
+    /// The header is read with atomic loads: the kernel (and any thread reaping the same ring)
+    /// may be writing `head` and `tail` at the same moment.
     ///
     /// # Safety
-    /// `base` must be the address of a ring the kernel has just mapped (right after `io_setup`),
-    /// and the mapping must stay mapped for as long as the returned `Ring` is used.
+    /// - `base` is a context id that `io_setup` returned in this process, whose ring stays
+    ///   mapped (no `io_destroy`) for as long as the returned `Ring` is used;
+    /// - its `nr` field still holds what the kernel wrote: true right after `io_setup`, before
+    ///   other code could scribble on the header. A caller that attaches later (the C library
+    ///   re-attaching a context it recorded) must compare [`Ring::nr`] with the value it
+    ///   recorded right after `io_setup`, and drop the `Ring` if they differ;
+    /// - the process is the one that called `io_setup`: a forked child shares the ring with
+    ///   its parent, and reaping it would take the parent's completions.
     pub unsafe fn attach(base: *mut aio_ring) -> Option<Ring> {
         let base = NonNull::new(base)?;
-        // SAFETY: the caller guarantees a fresh mapping whose header the kernel wrote.
-        let header = unsafe { base.as_ptr().read_volatile() };
-        let ok = header.magic == AIO_RING_MAGIC
-            && header.incompat_features == AIO_RING_INCOMPAT_FEATURES
-            && header.header_length as usize == HEADER_LEN
-            && header.nr > 0;
-        ok.then_some(Ring {
-            base,
-            nr: header.nr,
-        })
+        // `nr` is provisional until checked below; `word` only forms in-header addresses.
+        let ring = Ring { base, nr: 0 };
+        let load = |offset| ring.word(offset).load(Ordering::Relaxed);
+        let nr = load(core::mem::offset_of!(aio_ring, nr));
+        let ok = load(core::mem::offset_of!(aio_ring, magic)) == AIO_RING_MAGIC
+            && load(core::mem::offset_of!(aio_ring, incompat_features))
+                == AIO_RING_INCOMPAT_FEATURES
+            && load(core::mem::offset_of!(aio_ring, header_length)) as usize == HEADER_LEN
+            && nr > 0;
+        ok.then_some(Ring { base, nr })
     }
 
     /// Number of event slots.
@@ -63,9 +72,9 @@ impl Ring {
     }
 
     fn word(&self, offset: usize) -> &AtomicU32 {
-        // SAFETY: offset is one of the header's u32 fields, inside the mapping and 4-aligned
-        // (the mapping is page-aligned); the kernel accesses these words too, so every access
-        // here goes through an atomic.
+        // SAFETY: every caller passes the offset of one of the header's u32 fields, so the word
+        // is inside the mapping and 4-aligned (the mapping is page-aligned); the kernel accesses
+        // these words too, so every access here goes through an atomic.
         unsafe { AtomicU32::from_ptr(self.base.as_ptr().cast::<u8>().add(offset).cast::<u32>()) }
     }
 
@@ -281,10 +290,8 @@ mod tests {
                 _ => sim.header().nr = 0,
             }
             // SAFETY: as in SimRing::attach.
-            assert!(
-                unsafe { Ring::attach(sim.base()) }.is_none(),
-                "spoil {spoil}"
-            );
+            let attached = unsafe { Ring::attach(sim.base()) };
+            assert!(attached.is_none(), "spoil {spoil}");
         }
     }
 

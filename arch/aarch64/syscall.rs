@@ -11,7 +11,11 @@ use core::ffi::c_long;
 #[inline]
 pub unsafe fn syscall0(nr: c_long) -> c_long {
     let r;
-    asm!("svc 0", in("x8") nr, lateout("x0") r, options(nostack, preserves_flags));
+    // SAFETY: the caller vouches for the call (this function's contract). The kernel writes only
+    // x0, which is declared, and restores every other register and the flags.
+    unsafe {
+        asm!("svc 0", in("x8") nr, lateout("x0") r, options(nostack, preserves_flags));
+    }
     r
 }
 
@@ -20,7 +24,11 @@ pub unsafe fn syscall0(nr: c_long) -> c_long {
 #[inline]
 pub unsafe fn syscall1(nr: c_long, a0: usize) -> c_long {
     let r;
-    asm!("svc 0", in("x8") nr, inlateout("x0") a0 => r, options(nostack, preserves_flags));
+    // SAFETY: the caller vouches for the call (this function's contract). The kernel writes only
+    // x0, which is declared, and restores every other register and the flags.
+    unsafe {
+        asm!("svc 0", in("x8") nr, inlateout("x0") a0 => r, options(nostack, preserves_flags));
+    }
     r
 }
 
@@ -29,8 +37,12 @@ pub unsafe fn syscall1(nr: c_long, a0: usize) -> c_long {
 #[inline]
 pub unsafe fn syscall2(nr: c_long, a0: usize, a1: usize) -> c_long {
     let r;
-    asm!("svc 0", in("x8") nr, inlateout("x0") a0 => r, in("x1") a1,
-        options(nostack, preserves_flags));
+    // SAFETY: the caller vouches for the call (this function's contract). The kernel writes only
+    // x0, which is declared, and restores every other register and the flags.
+    unsafe {
+        asm!("svc 0", in("x8") nr, inlateout("x0") a0 => r, in("x1") a1,
+            options(nostack, preserves_flags));
+    }
     r
 }
 
@@ -39,8 +51,12 @@ pub unsafe fn syscall2(nr: c_long, a0: usize, a1: usize) -> c_long {
 #[inline]
 pub unsafe fn syscall3(nr: c_long, a0: usize, a1: usize, a2: usize) -> c_long {
     let r;
-    asm!("svc 0", in("x8") nr, inlateout("x0") a0 => r, in("x1") a1, in("x2") a2,
-        options(nostack, preserves_flags));
+    // SAFETY: the caller vouches for the call (this function's contract). The kernel writes only
+    // x0, which is declared, and restores every other register and the flags.
+    unsafe {
+        asm!("svc 0", in("x8") nr, inlateout("x0") a0 => r, in("x1") a1, in("x2") a2,
+            options(nostack, preserves_flags));
+    }
     r
 }
 
@@ -49,8 +65,12 @@ pub unsafe fn syscall3(nr: c_long, a0: usize, a1: usize, a2: usize) -> c_long {
 #[inline]
 pub unsafe fn syscall4(nr: c_long, a0: usize, a1: usize, a2: usize, a3: usize) -> c_long {
     let r;
-    asm!("svc 0", in("x8") nr, inlateout("x0") a0 => r, in("x1") a1, in("x2") a2,
-        in("x3") a3, options(nostack, preserves_flags));
+    // SAFETY: the caller vouches for the call (this function's contract). The kernel writes only
+    // x0, which is declared, and restores every other register and the flags.
+    unsafe {
+        asm!("svc 0", in("x8") nr, inlateout("x0") a0 => r, in("x1") a1, in("x2") a2,
+            in("x3") a3, options(nostack, preserves_flags));
+    }
     r
 }
 
@@ -66,8 +86,12 @@ pub unsafe fn syscall5(
     a4: usize,
 ) -> c_long {
     let r;
-    asm!("svc 0", in("x8") nr, inlateout("x0") a0 => r, in("x1") a1, in("x2") a2,
-        in("x3") a3, in("x4") a4, options(nostack, preserves_flags));
+    // SAFETY: the caller vouches for the call (this function's contract). The kernel writes only
+    // x0, which is declared, and restores every other register and the flags.
+    unsafe {
+        asm!("svc 0", in("x8") nr, inlateout("x0") a0 => r, in("x1") a1, in("x2") a2,
+            in("x3") a3, in("x4") a4, options(nostack, preserves_flags));
+    }
     r
 }
 
@@ -84,7 +108,11 @@ pub unsafe fn syscall6(
     a5: usize,
 ) -> c_long {
     let r;
-    asm!("svc 0", in("x8") nr, inlateout("x0") a0 => r, in("x1") a1, in("x2") a2,
-        in("x3") a3, in("x4") a4, in("x5") a5, options(nostack, preserves_flags));
+    // SAFETY: the caller vouches for the call (this function's contract). The kernel writes only
+    // x0, which is declared, and restores every other register and the flags.
+    unsafe {
+        asm!("svc 0", in("x8") nr, inlateout("x0") a0 => r, in("x1") a1, in("x2") a2,
+            in("x3") a3, in("x4") a4, in("x5") a5, options(nostack, preserves_flags));
+    }
     r
 }

@@ -17,27 +17,31 @@ use core::ffi::c_long;
 #[inline]
 pub unsafe fn syscall0(nr: c_long) -> c_long {
     let r: c_long;
-    asm!(
-        "sc",
-        "bns 2f",
-        "neg 3, 3",
-        "2:",
-        inlateout("r0") nr => _,
-        lateout("r3") r,
-        lateout("r4") _,
-        lateout("r5") _,
-        lateout("r6") _,
-        lateout("r7") _,
-        lateout("r8") _,
-        lateout("r9") _,
-        lateout("r10") _,
-        lateout("r11") _,
-        lateout("r12") _,
-        lateout("cr0") _,
-        lateout("ctr") _,
-        lateout("xer") _,
-        options(nostack),
-    );
+    // SAFETY: the caller vouches for the call (this function's contract). Every register the
+    // kernel may change (r0, r3..r12, cr0, ctr, xer) is declared.
+    unsafe {
+        asm!(
+            "sc",
+            "bns 2f",
+            "neg 3, 3",
+            "2:",
+            inlateout("r0") nr => _,
+            lateout("r3") r,
+            lateout("r4") _,
+            lateout("r5") _,
+            lateout("r6") _,
+            lateout("r7") _,
+            lateout("r8") _,
+            lateout("r9") _,
+            lateout("r10") _,
+            lateout("r11") _,
+            lateout("r12") _,
+            lateout("cr0") _,
+            lateout("ctr") _,
+            lateout("xer") _,
+            options(nostack),
+        );
+    }
     r
 }
 
@@ -46,27 +50,31 @@ pub unsafe fn syscall0(nr: c_long) -> c_long {
 #[inline]
 pub unsafe fn syscall1(nr: c_long, a0: usize) -> c_long {
     let r: c_long;
-    asm!(
-        "sc",
-        "bns 2f",
-        "neg 3, 3",
-        "2:",
-        inlateout("r0") nr => _,
-        inlateout("r3") a0 => r,
-        lateout("r4") _,
-        lateout("r5") _,
-        lateout("r6") _,
-        lateout("r7") _,
-        lateout("r8") _,
-        lateout("r9") _,
-        lateout("r10") _,
-        lateout("r11") _,
-        lateout("r12") _,
-        lateout("cr0") _,
-        lateout("ctr") _,
-        lateout("xer") _,
-        options(nostack),
-    );
+    // SAFETY: the caller vouches for the call (this function's contract). Every register the
+    // kernel may change (r0, r3..r12, cr0, ctr, xer) is declared.
+    unsafe {
+        asm!(
+            "sc",
+            "bns 2f",
+            "neg 3, 3",
+            "2:",
+            inlateout("r0") nr => _,
+            inlateout("r3") a0 => r,
+            lateout("r4") _,
+            lateout("r5") _,
+            lateout("r6") _,
+            lateout("r7") _,
+            lateout("r8") _,
+            lateout("r9") _,
+            lateout("r10") _,
+            lateout("r11") _,
+            lateout("r12") _,
+            lateout("cr0") _,
+            lateout("ctr") _,
+            lateout("xer") _,
+            options(nostack),
+        );
+    }
     r
 }
 
@@ -75,27 +83,31 @@ pub unsafe fn syscall1(nr: c_long, a0: usize) -> c_long {
 #[inline]
 pub unsafe fn syscall2(nr: c_long, a0: usize, a1: usize) -> c_long {
     let r: c_long;
-    asm!(
-        "sc",
-        "bns 2f",
-        "neg 3, 3",
-        "2:",
-        inlateout("r0") nr => _,
-        inlateout("r3") a0 => r,
-        inlateout("r4") a1 => _,
-        lateout("r5") _,
-        lateout("r6") _,
-        lateout("r7") _,
-        lateout("r8") _,
-        lateout("r9") _,
-        lateout("r10") _,
-        lateout("r11") _,
-        lateout("r12") _,
-        lateout("cr0") _,
-        lateout("ctr") _,
-        lateout("xer") _,
-        options(nostack),
-    );
+    // SAFETY: the caller vouches for the call (this function's contract). Every register the
+    // kernel may change (r0, r3..r12, cr0, ctr, xer) is declared.
+    unsafe {
+        asm!(
+            "sc",
+            "bns 2f",
+            "neg 3, 3",
+            "2:",
+            inlateout("r0") nr => _,
+            inlateout("r3") a0 => r,
+            inlateout("r4") a1 => _,
+            lateout("r5") _,
+            lateout("r6") _,
+            lateout("r7") _,
+            lateout("r8") _,
+            lateout("r9") _,
+            lateout("r10") _,
+            lateout("r11") _,
+            lateout("r12") _,
+            lateout("cr0") _,
+            lateout("ctr") _,
+            lateout("xer") _,
+            options(nostack),
+        );
+    }
     r
 }
 
@@ -104,27 +116,31 @@ pub unsafe fn syscall2(nr: c_long, a0: usize, a1: usize) -> c_long {
 #[inline]
 pub unsafe fn syscall3(nr: c_long, a0: usize, a1: usize, a2: usize) -> c_long {
     let r: c_long;
-    asm!(
-        "sc",
-        "bns 2f",
-        "neg 3, 3",
-        "2:",
-        inlateout("r0") nr => _,
-        inlateout("r3") a0 => r,
-        inlateout("r4") a1 => _,
-        inlateout("r5") a2 => _,
-        lateout("r6") _,
-        lateout("r7") _,
-        lateout("r8") _,
-        lateout("r9") _,
-        lateout("r10") _,
-        lateout("r11") _,
-        lateout("r12") _,
-        lateout("cr0") _,
-        lateout("ctr") _,
-        lateout("xer") _,
-        options(nostack),
-    );
+    // SAFETY: the caller vouches for the call (this function's contract). Every register the
+    // kernel may change (r0, r3..r12, cr0, ctr, xer) is declared.
+    unsafe {
+        asm!(
+            "sc",
+            "bns 2f",
+            "neg 3, 3",
+            "2:",
+            inlateout("r0") nr => _,
+            inlateout("r3") a0 => r,
+            inlateout("r4") a1 => _,
+            inlateout("r5") a2 => _,
+            lateout("r6") _,
+            lateout("r7") _,
+            lateout("r8") _,
+            lateout("r9") _,
+            lateout("r10") _,
+            lateout("r11") _,
+            lateout("r12") _,
+            lateout("cr0") _,
+            lateout("ctr") _,
+            lateout("xer") _,
+            options(nostack),
+        );
+    }
     r
 }
 
@@ -133,27 +149,31 @@ pub unsafe fn syscall3(nr: c_long, a0: usize, a1: usize, a2: usize) -> c_long {
 #[inline]
 pub unsafe fn syscall4(nr: c_long, a0: usize, a1: usize, a2: usize, a3: usize) -> c_long {
     let r: c_long;
-    asm!(
-        "sc",
-        "bns 2f",
-        "neg 3, 3",
-        "2:",
-        inlateout("r0") nr => _,
-        inlateout("r3") a0 => r,
-        inlateout("r4") a1 => _,
-        inlateout("r5") a2 => _,
-        inlateout("r6") a3 => _,
-        lateout("r7") _,
-        lateout("r8") _,
-        lateout("r9") _,
-        lateout("r10") _,
-        lateout("r11") _,
-        lateout("r12") _,
-        lateout("cr0") _,
-        lateout("ctr") _,
-        lateout("xer") _,
-        options(nostack),
-    );
+    // SAFETY: the caller vouches for the call (this function's contract). Every register the
+    // kernel may change (r0, r3..r12, cr0, ctr, xer) is declared.
+    unsafe {
+        asm!(
+            "sc",
+            "bns 2f",
+            "neg 3, 3",
+            "2:",
+            inlateout("r0") nr => _,
+            inlateout("r3") a0 => r,
+            inlateout("r4") a1 => _,
+            inlateout("r5") a2 => _,
+            inlateout("r6") a3 => _,
+            lateout("r7") _,
+            lateout("r8") _,
+            lateout("r9") _,
+            lateout("r10") _,
+            lateout("r11") _,
+            lateout("r12") _,
+            lateout("cr0") _,
+            lateout("ctr") _,
+            lateout("xer") _,
+            options(nostack),
+        );
+    }
     r
 }
 
@@ -169,27 +189,31 @@ pub unsafe fn syscall5(
     a4: usize,
 ) -> c_long {
     let r: c_long;
-    asm!(
-        "sc",
-        "bns 2f",
-        "neg 3, 3",
-        "2:",
-        inlateout("r0") nr => _,
-        inlateout("r3") a0 => r,
-        inlateout("r4") a1 => _,
-        inlateout("r5") a2 => _,
-        inlateout("r6") a3 => _,
-        inlateout("r7") a4 => _,
-        lateout("r8") _,
-        lateout("r9") _,
-        lateout("r10") _,
-        lateout("r11") _,
-        lateout("r12") _,
-        lateout("cr0") _,
-        lateout("ctr") _,
-        lateout("xer") _,
-        options(nostack),
-    );
+    // SAFETY: the caller vouches for the call (this function's contract). Every register the
+    // kernel may change (r0, r3..r12, cr0, ctr, xer) is declared.
+    unsafe {
+        asm!(
+            "sc",
+            "bns 2f",
+            "neg 3, 3",
+            "2:",
+            inlateout("r0") nr => _,
+            inlateout("r3") a0 => r,
+            inlateout("r4") a1 => _,
+            inlateout("r5") a2 => _,
+            inlateout("r6") a3 => _,
+            inlateout("r7") a4 => _,
+            lateout("r8") _,
+            lateout("r9") _,
+            lateout("r10") _,
+            lateout("r11") _,
+            lateout("r12") _,
+            lateout("cr0") _,
+            lateout("ctr") _,
+            lateout("xer") _,
+            options(nostack),
+        );
+    }
     r
 }
 
@@ -206,26 +230,30 @@ pub unsafe fn syscall6(
     a5: usize,
 ) -> c_long {
     let r: c_long;
-    asm!(
-        "sc",
-        "bns 2f",
-        "neg 3, 3",
-        "2:",
-        inlateout("r0") nr => _,
-        inlateout("r3") a0 => r,
-        inlateout("r4") a1 => _,
-        inlateout("r5") a2 => _,
-        inlateout("r6") a3 => _,
-        inlateout("r7") a4 => _,
-        inlateout("r8") a5 => _,
-        lateout("r9") _,
-        lateout("r10") _,
-        lateout("r11") _,
-        lateout("r12") _,
-        lateout("cr0") _,
-        lateout("ctr") _,
-        lateout("xer") _,
-        options(nostack),
-    );
+    // SAFETY: the caller vouches for the call (this function's contract). Every register the
+    // kernel may change (r0, r3..r12, cr0, ctr, xer) is declared.
+    unsafe {
+        asm!(
+            "sc",
+            "bns 2f",
+            "neg 3, 3",
+            "2:",
+            inlateout("r0") nr => _,
+            inlateout("r3") a0 => r,
+            inlateout("r4") a1 => _,
+            inlateout("r5") a2 => _,
+            inlateout("r6") a3 => _,
+            inlateout("r7") a4 => _,
+            inlateout("r8") a5 => _,
+            lateout("r9") _,
+            lateout("r10") _,
+            lateout("r11") _,
+            lateout("r12") _,
+            lateout("cr0") _,
+            lateout("ctr") _,
+            lateout("xer") _,
+            options(nostack),
+        );
+    }
     r
 }

@@ -12,8 +12,12 @@ use core::ffi::c_long;
 #[inline]
 pub unsafe fn syscall0(nr: c_long) -> c_long {
     let r;
-    asm!("syscall", inlateout("rax") nr => r,
-        lateout("rcx") _, lateout("r11") _, options(nostack, preserves_flags));
+    // SAFETY: the caller vouches for the call (this function's contract). The asm writes only what
+    // it declares: rax, and rcx and r11, which the instruction itself overwrites.
+    unsafe {
+        asm!("syscall", inlateout("rax") nr => r,
+            lateout("rcx") _, lateout("r11") _, options(nostack, preserves_flags));
+    }
     r
 }
 
@@ -22,8 +26,12 @@ pub unsafe fn syscall0(nr: c_long) -> c_long {
 #[inline]
 pub unsafe fn syscall1(nr: c_long, a0: usize) -> c_long {
     let r;
-    asm!("syscall", inlateout("rax") nr => r, in("rdi") a0,
-        lateout("rcx") _, lateout("r11") _, options(nostack, preserves_flags));
+    // SAFETY: the caller vouches for the call (this function's contract). The asm writes only what
+    // it declares: rax, and rcx and r11, which the instruction itself overwrites.
+    unsafe {
+        asm!("syscall", inlateout("rax") nr => r, in("rdi") a0,
+            lateout("rcx") _, lateout("r11") _, options(nostack, preserves_flags));
+    }
     r
 }
 
@@ -32,8 +40,12 @@ pub unsafe fn syscall1(nr: c_long, a0: usize) -> c_long {
 #[inline]
 pub unsafe fn syscall2(nr: c_long, a0: usize, a1: usize) -> c_long {
     let r;
-    asm!("syscall", inlateout("rax") nr => r, in("rdi") a0, in("rsi") a1,
-        lateout("rcx") _, lateout("r11") _, options(nostack, preserves_flags));
+    // SAFETY: the caller vouches for the call (this function's contract). The asm writes only what
+    // it declares: rax, and rcx and r11, which the instruction itself overwrites.
+    unsafe {
+        asm!("syscall", inlateout("rax") nr => r, in("rdi") a0, in("rsi") a1,
+            lateout("rcx") _, lateout("r11") _, options(nostack, preserves_flags));
+    }
     r
 }
 
@@ -42,8 +54,12 @@ pub unsafe fn syscall2(nr: c_long, a0: usize, a1: usize) -> c_long {
 #[inline]
 pub unsafe fn syscall3(nr: c_long, a0: usize, a1: usize, a2: usize) -> c_long {
     let r;
-    asm!("syscall", inlateout("rax") nr => r, in("rdi") a0, in("rsi") a1, in("rdx") a2,
-        lateout("rcx") _, lateout("r11") _, options(nostack, preserves_flags));
+    // SAFETY: the caller vouches for the call (this function's contract). The asm writes only what
+    // it declares: rax, and rcx and r11, which the instruction itself overwrites.
+    unsafe {
+        asm!("syscall", inlateout("rax") nr => r, in("rdi") a0, in("rsi") a1, in("rdx") a2,
+            lateout("rcx") _, lateout("r11") _, options(nostack, preserves_flags));
+    }
     r
 }
 
@@ -52,8 +68,12 @@ pub unsafe fn syscall3(nr: c_long, a0: usize, a1: usize, a2: usize) -> c_long {
 #[inline]
 pub unsafe fn syscall4(nr: c_long, a0: usize, a1: usize, a2: usize, a3: usize) -> c_long {
     let r;
-    asm!("syscall", inlateout("rax") nr => r, in("rdi") a0, in("rsi") a1, in("rdx") a2,
-        in("r10") a3, lateout("rcx") _, lateout("r11") _, options(nostack, preserves_flags));
+    // SAFETY: the caller vouches for the call (this function's contract). The asm writes only what
+    // it declares: rax, and rcx and r11, which the instruction itself overwrites.
+    unsafe {
+        asm!("syscall", inlateout("rax") nr => r, in("rdi") a0, in("rsi") a1, in("rdx") a2,
+            in("r10") a3, lateout("rcx") _, lateout("r11") _, options(nostack, preserves_flags));
+    }
     r
 }
 
@@ -69,9 +89,13 @@ pub unsafe fn syscall5(
     a4: usize,
 ) -> c_long {
     let r;
-    asm!("syscall", inlateout("rax") nr => r, in("rdi") a0, in("rsi") a1, in("rdx") a2,
-        in("r10") a3, in("r8") a4, lateout("rcx") _, lateout("r11") _,
-        options(nostack, preserves_flags));
+    // SAFETY: the caller vouches for the call (this function's contract). The asm writes only what
+    // it declares: rax, and rcx and r11, which the instruction itself overwrites.
+    unsafe {
+        asm!("syscall", inlateout("rax") nr => r, in("rdi") a0, in("rsi") a1, in("rdx") a2,
+            in("r10") a3, in("r8") a4, lateout("rcx") _, lateout("r11") _,
+            options(nostack, preserves_flags));
+    }
     r
 }
 
@@ -88,8 +112,12 @@ pub unsafe fn syscall6(
     a5: usize,
 ) -> c_long {
     let r;
-    asm!("syscall", inlateout("rax") nr => r, in("rdi") a0, in("rsi") a1, in("rdx") a2,
-        in("r10") a3, in("r8") a4, in("r9") a5, lateout("rcx") _, lateout("r11") _,
-        options(nostack, preserves_flags));
+    // SAFETY: the caller vouches for the call (this function's contract). The asm writes only what
+    // it declares: rax, and rcx and r11, which the instruction itself overwrites.
+    unsafe {
+        asm!("syscall", inlateout("rax") nr => r, in("rdi") a0, in("rsi") a1, in("rdx") a2,
+            in("r10") a3, in("r8") a4, in("r9") a5, lateout("rcx") _, lateout("r11") _,
+            options(nostack, preserves_flags));
+    }
     r
 }

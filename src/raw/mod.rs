@@ -8,6 +8,12 @@
 //! This module and `arch/` have no dependencies at all (not even on the rest of this crate), so
 //! another syscall crate can vendor them; see the README's "Vendoring the raw layer".
 
+// Carried into crates that vendor this folder, whatever lints they set themselves.
+#![deny(unsafe_op_in_unsafe_fn)]
+// `aio_context_t` is the kernel's `unsigned long`: u64, u32 or usize depending on the module, so
+// the `as usize` casts below are needed somewhere even where one is a no-op.
+#![allow(clippy::unnecessary_cast)]
+
 #[path = "../../arch/mod.rs"]
 mod arch;
 
@@ -29,7 +35,9 @@ pub const fn is_error(ret: c_long) -> bool {
 /// `ctxp` must be valid for reads and writes of an `aio_context_t`.
 #[inline]
 pub unsafe fn io_setup(nr_events: c_uint, ctxp: *mut aio_context_t) -> c_long {
-    syscall2(__NR_io_setup, nr_events as usize, ctxp as usize)
+    // SAFETY: the number is io_setup's on this architecture; the kernel checks `ctxp` itself
+    // (EFAULT), and the caller vouches that it is ours to write.
+    unsafe { syscall2(__NR_io_setup, nr_events as usize, ctxp as usize) }
 }
 
 /// `io_destroy(2)`: waits for every request in flight on `ctx`, then destroys it and unmaps its
@@ -39,7 +47,9 @@ pub unsafe fn io_setup(nr_events: c_uint, ctxp: *mut aio_context_t) -> c_long {
 /// No thread may use `ctx`, or its ring, once this is called.
 #[inline]
 pub unsafe fn io_destroy(ctx: aio_context_t) -> c_long {
-    syscall1(__NR_io_destroy, ctx as usize)
+    // SAFETY: io_destroy touches no user memory but the ring, which the caller has stopped
+    // using (this function's contract); an unknown `ctx` is EINVAL.
+    unsafe { syscall1(__NR_io_destroy, ctx as usize) }
 }
 
 /// `io_submit(2)`: queues the `nr` requests pointed to by `iocbpp[0..nr]`. Returns how many were
@@ -51,7 +61,9 @@ pub unsafe fn io_destroy(ctx: aio_context_t) -> c_long {
 /// be otherwise accessed, until the request's completion event has been reaped.
 #[inline]
 pub unsafe fn io_submit(ctx: aio_context_t, nr: c_long, iocbpp: *mut *mut iocb) -> c_long {
-    syscall3(__NR_io_submit, ctx as usize, nr as usize, iocbpp as usize)
+    // SAFETY: the kernel reads `nr` iocb pointers and the iocbs with fault-checked copies; the
+    // memory the requests name is the caller's to lend (this function's contract).
+    unsafe { syscall3(__NR_io_submit, ctx as usize, nr as usize, iocbpp as usize) }
 }
 
 /// `io_cancel(2)`: asks the kernel to cancel the request submitted from `iocb`.
@@ -64,7 +76,9 @@ pub unsafe fn io_submit(ctx: aio_context_t, nr: c_long, iocbpp: *mut *mut iocb) 
 /// `iocb` must be readable (the kernel reads its `aio_key`); `result` must be writable.
 #[inline]
 pub unsafe fn io_cancel(ctx: aio_context_t, iocb: *mut iocb, result: *mut io_event) -> c_long {
-    syscall3(__NR_io_cancel, ctx as usize, iocb as usize, result as usize)
+    // SAFETY: the kernel reads `aio_key` through `iocb` and may write one event to `result`,
+    // both with fault-checked copies, into memory the caller vouches for.
+    unsafe { syscall3(__NR_io_cancel, ctx as usize, iocb as usize, result as usize) }
 }
 
 /// `io_getevents(2)`: waits until at least `min_nr` events are available (or `timeout`, relative,
@@ -84,14 +98,18 @@ pub unsafe fn io_getevents(
     events: *mut io_event,
     timeout: *mut __kernel_timespec,
 ) -> c_long {
-    syscall5(
-        __NR_io_getevents,
-        ctx as usize,
-        min_nr as usize,
-        nr as usize,
-        events as usize,
-        timeout as usize,
-    )
+    // SAFETY: the kernel writes at most `nr` events to `events` and reads `timeout`, both with
+    // fault-checked copies, into memory the caller vouches for.
+    unsafe {
+        syscall5(
+            __NR_io_getevents,
+            ctx as usize,
+            min_nr as usize,
+            nr as usize,
+            events as usize,
+            timeout as usize,
+        )
+    }
 }
 
 /// `io_pgetevents(2)` (Linux 4.18): as [`io_getevents`], with the signal mask in `*usig` installed
@@ -109,13 +127,16 @@ pub unsafe fn io_pgetevents(
     timeout: *mut __kernel_timespec,
     usig: *const __aio_sigset,
 ) -> c_long {
-    syscall6(
-        __NR_io_pgetevents,
-        ctx as usize,
-        min_nr as usize,
-        nr as usize,
-        events as usize,
-        timeout as usize,
-        usig as usize,
-    )
+    // SAFETY: as io_getevents, plus a fault-checked read of `*usig` and of the mask it names.
+    unsafe {
+        syscall6(
+            __NR_io_pgetevents,
+            ctx as usize,
+            min_nr as usize,
+            nr as usize,
+            events as usize,
+            timeout as usize,
+            usig as usize,
+        )
+    }
 }
