@@ -59,6 +59,10 @@ pub const __NR_write: c_long = -1;
 pub const __NR_close: c_long = -1;
 /// Placeholder: never passed to a kernel.
 pub const __NR_pipe2: c_long = -1;
+/// Placeholder: never passed to a kernel.
+pub const __NR_mmap: c_long = -1;
+/// Placeholder: never passed to a kernel.
+pub const __NR_munmap: c_long = -1;
 
 pub type __s16 = i16;
 pub type __u16 = u16;

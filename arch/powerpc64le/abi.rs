@@ -5,6 +5,8 @@
 pub const __NR_read: core::ffi::c_long = 3;
 pub const __NR_write: core::ffi::c_long = 4;
 pub const __NR_close: core::ffi::c_long = 6;
+pub const __NR_mmap: core::ffi::c_long = 90;
+pub const __NR_munmap: core::ffi::c_long = 91;
 pub const __NR_io_setup: core::ffi::c_long = 227;
 pub const __NR_io_destroy: core::ffi::c_long = 228;
 pub const __NR_io_getevents: core::ffi::c_long = 229;

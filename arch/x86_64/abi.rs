@@ -5,6 +5,8 @@
 pub const __NR_read: core::ffi::c_long = 0;
 pub const __NR_write: core::ffi::c_long = 1;
 pub const __NR_close: core::ffi::c_long = 3;
+pub const __NR_mmap: core::ffi::c_long = 9;
+pub const __NR_munmap: core::ffi::c_long = 11;
 pub const __NR_io_setup: core::ffi::c_long = 206;
 pub const __NR_io_destroy: core::ffi::c_long = 207;
 pub const __NR_io_getevents: core::ffi::c_long = 208;

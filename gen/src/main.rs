@@ -29,8 +29,9 @@ struct Pin {
 
 const EXIT_UNAVAILABLE: i32 = 3;
 
-/// The syscalls the crate issues: the six AIO calls, plus four that tests and the probe use to
-/// prove the syscall entry under qemu-user (which does not emulate AIO).
+/// The syscalls the crate issues: the six AIO calls, plus those that tests and the probe use to
+/// prove the syscall entry under qemu-user (which does not emulate AIO): `mmap` is the one call
+/// with six meaningful arguments, so it checks every argument register.
 const SYSCALLS: &[&str] = &[
     "io_setup",
     "io_destroy",
@@ -42,6 +43,8 @@ const SYSCALLS: &[&str] = &[
     "write",
     "close",
     "pipe2",
+    "mmap",
+    "munmap",
 ];
 
 /// Prefix for enumerators the wrapper declares to make clang evaluate cast macros.
