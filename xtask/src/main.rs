@@ -112,6 +112,16 @@ impl Tally {
         self.skips.push(format!("{what}: {why}"));
         println!("xtask: SKIPPED: {what}: {why}");
     }
+    /// A pinned artefact (a kernel image, the UAPI header packages, a pinned .deb) that cannot
+    /// be had: a skip with its reason on a user's machine, a failure under `CI=true`, where a
+    /// pin that has left the mirror must be noticed and bumped.
+    pub fn missing_pinned(&mut self, what: &str, why: &str) {
+        if ci() {
+            self.fail(&format!("{what}: {why} (a failure under CI=true)"));
+        } else {
+            self.skip(what, why);
+        }
+    }
     /// Runs a command as one check.
     pub fn check(&mut self, what: &str, cmd: &mut Command) -> bool {
         section(what);
@@ -123,20 +133,46 @@ impl Tally {
         }
         ok
     }
-    /// Runs a test binary (or `cargo test`), echoing its output and adding the counts of every
-    /// summary line it prints. No summary line at all, or a non-zero exit without a counted
-    /// failure, counts as one failure.
+    /// Runs a test binary (or `cargo test --no-fail-fast`), echoing its output and adding the
+    /// counts of every summary line it prints. Each test binary cargo runs is reported on its
+    /// own line; a binary that ends without a summary (a crash, a signal) is one failure, and
+    /// so is no summary at all, or a non-zero exit without a counted failure.
     pub fn tests(&mut self, what: &str, cmd: &mut Command) {
         section(what);
-        let (counts, ok) = run_counted(cmd);
-        let [p, f, s] = counts.unwrap_or([0, 0, 0]);
+        let (units, ok) = run_counted(cmd);
+        let (mut p, mut f, mut s) = (0, 0, 0);
+        let mut failed_units = Vec::new();
+        if units.len() > 1 || units.first().is_some_and(|u| !u.name.is_empty()) {
+            println!("\n---- {what}: per test binary");
+        }
+        for u in &units {
+            let name = if u.name.is_empty() { what } else { &u.name };
+            match u.counts {
+                Some([up, uf, us]) => {
+                    (p, f, s) = (p + up, f + uf, s + us);
+                    if !u.name.is_empty() {
+                        println!("{name}: {up} passed, {uf} failed, {us} skipped");
+                    }
+                    if uf > 0 {
+                        failed_units.push(format!("{name}: {uf} failed"));
+                    }
+                }
+                None => {
+                    println!("{name}: ended without a summary line (crashed?)");
+                    f += 1;
+                    failed_units.push(format!("{name}: ended without a summary line"));
+                }
+            }
+        }
         self.passed += p;
-        self.failed += f;
         self.skipped += s;
-        if counts.is_none() || (!ok && f == 0) {
+        if units.is_empty() || (!ok && f == 0) {
             self.fail(&format!("{what} (exited without a passing summary)"));
         } else if f > 0 {
-            self.failures.push(format!("{what}: {f} failed"));
+            self.failed += f;
+            for u in failed_units {
+                self.failures.push(format!("{what}: {u}"));
+            }
             println!("xtask: FAILED: {what}: {p} passed, {f} failed, {s} skipped");
         } else {
             if s > 0 {
@@ -162,48 +198,97 @@ impl Tally {
     }
 }
 
+/// True under `CI=true` (set by `.ci/run`, and by most CI services).
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
 pub fn section(what: &str) {
     println!("\n==== {what}");
 }
 
-/// Runs `cmd`, echoing its stdout and stderr, and sums the counts of the summary lines it prints:
-/// the crate's own harness (`N passed, N failed, N skipped`) and libtest's
+/// One test binary of a `cargo test` run (named after cargo's `Running`/`Doc-tests` line; an
+/// empty name for a command that is itself a test binary), and the sum of its summary lines.
+pub struct Unit {
+    pub name: String,
+    pub counts: Option<[usize; 3]>,
+}
+
+/// The test binary a line of cargo's output starts: `Running tests/api.rs (target/...)` or
+/// `Doc-tests linux_aio`.
+fn unit_header(line: &str) -> Option<String> {
+    let line = line.trim();
+    if let Some(rest) = line.strip_prefix("Running ") {
+        return Some(rest.split(" (").next().unwrap_or(rest).to_string());
+    }
+    line.strip_prefix("Doc-tests ")
+        .map(|c| format!("doctests {c}"))
+}
+
+/// Runs `cmd`, echoing its output, and collects the counts of the summary lines it prints per
+/// test binary: the crate's own harness (`N passed, N failed, N skipped`) and libtest's
 /// (`test result: ok. N passed; N failed; N ignored; ...`, ignored counted as skipped).
-pub fn run_counted(cmd: &mut Command) -> (Option<[usize; 3]>, bool) {
-    let mut child = match cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn() {
+/// stdout and stderr share one pipe, so cargo's `Running` lines (stderr) stay in order with
+/// the binaries' summaries (stdout).
+pub fn run_counted(cmd: &mut Command) -> (Vec<Unit>, bool) {
+    let spawned = std::io::pipe().and_then(|(reader, writer)| {
+        let child = cmd
+            .stdout(writer.try_clone()?)
+            .stderr(writer)
+            .stdin(Stdio::null())
+            .spawn()?;
+        // `cmd` still holds the write ends: drop them, or the reader never sees the end.
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        Ok((child, reader))
+    });
+    let (mut child, reader) = match spawned {
         Ok(c) => c,
         Err(e) => {
-            println!("cannot run {cmd:?}: {e}");
-            return (None, false);
+            println!("cannot run the command: {e}");
+            return (Vec::new(), false);
         }
     };
-    let err = child.stderr.take().unwrap();
-    let echo_err = std::thread::spawn(move || {
-        let mut found = Vec::new();
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            eprintln!("{line}");
-            found.extend(parse_counts(&line));
-        }
-        found
-    });
-    let mut found = Vec::new();
-    for line in BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map_while(Result::ok)
-    {
+    let mut units: Vec<Unit> = Vec::new();
+    for line in BufReader::new(reader).lines().map_while(Result::ok) {
         println!("{line}");
-        found.extend(parse_counts(&line));
-    }
-    found.extend(echo_err.join().unwrap_or_default());
-    let ok = child.wait().map(|s| s.success()).unwrap_or(false);
-    if found.is_empty() {
-        return (None, ok);
-    }
-    let mut sum = [0; 3];
-    for c in found {
-        for i in 0..3 {
-            sum[i] += c[i];
+        if let Some(name) = unit_header(&line) {
+            units.push(Unit { name, counts: None });
+        } else if let Some(c) = parse_counts(&line) {
+            if units.is_empty() {
+                units.push(Unit {
+                    name: String::new(),
+                    counts: None,
+                });
+            }
+            let unit = units.last_mut().unwrap();
+            let sum = unit.counts.get_or_insert([0; 3]);
+            for i in 0..3 {
+                sum[i] += c[i];
+            }
         }
     }
-    (Some(sum), ok)
+    let ok = child.wait().map(|s| s.success()).unwrap_or(false);
+    (units, ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unit_header;
+
+    #[test]
+    fn cargo_unit_headers() {
+        assert_eq!(
+            unit_header("     Running tests/api.rs (target/debug/deps/api-0123abcd)").as_deref(),
+            Some("tests/api.rs")
+        );
+        assert_eq!(
+            unit_header("     Running unittests src/lib.rs (target/debug/deps/x-01)").as_deref(),
+            Some("unittests src/lib.rs")
+        );
+        assert_eq!(
+            unit_header("   Doc-tests linux_aio").as_deref(),
+            Some("doctests linux_aio")
+        );
+        assert_eq!(unit_header("test api::ring_pressure ... ok"), None);
+    }
 }

@@ -41,6 +41,14 @@ fn cargo() -> Command {
     c
 }
 
+/// `cargo test --no-fail-fast`: one failing test binary never keeps the others from running
+/// (every binary's counts are reported, see `Tally::tests`).
+fn cargo_test() -> Command {
+    let mut c = cargo();
+    c.args(["test", "--no-fail-fast"]);
+    c
+}
+
 fn have(program: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
@@ -94,7 +102,7 @@ pub fn install(t: &mut Tally, extra_apt: &[&str]) {
     };
     let ok = rustup(&["component", "add", "rustfmt", "clippy"])
         && rustup(&[&["target", "add"][..], &targets].concat())
-        && rustup(&["toolchain", "install", MSRV, "--profile", "minimal"])
+        && install_toolchain(MSRV, &[])
         && rustup(
             &[
                 &["target", "add", "--toolchain", MSRV][..],
@@ -107,6 +115,48 @@ pub fn install(t: &mut Tally, extra_apt: &[&str]) {
     } else {
         t.fail("install rustup components, targets and the MSRV toolchain");
     }
+}
+
+/// True if rustup already has `toolchain` (by its channel name, `1.95.0` or `nightly`).
+fn have_toolchain(toolchain: &str) -> bool {
+    Command::new("rustup")
+        .args(["toolchain", "list"])
+        .output()
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout).lines().any(|l| {
+                l.split_whitespace()
+                    .next()
+                    .is_some_and(|n| n.starts_with(&format!("{toolchain}-")))
+            })
+        })
+}
+
+/// Installs `toolchain` with `components` if rustup lacks it; an installed toolchain is never
+/// reinstalled or updated (that would break every cargo running it at that moment), only given
+/// the components it is missing.
+fn install_toolchain(toolchain: &str, components: &[&str]) -> bool {
+    let rustup = |args: &[&str]| {
+        Command::new("rustup")
+            .args(args)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if have_toolchain(toolchain) {
+        println!("rustup: toolchain {toolchain} is installed; not updating it");
+        return components.is_empty()
+            || rustup(
+                &[
+                    &["component", "add", "--toolchain", toolchain][..],
+                    components,
+                ]
+                .concat(),
+            );
+    }
+    let mut args = vec!["toolchain", "install", toolchain, "--profile", "minimal"];
+    for c in components {
+        args.extend(["--component", c]);
+    }
+    rustup(&args)
 }
 
 /// The packages the qemu-system guests need, installed without recommends.
@@ -130,10 +180,7 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
             "cargo fmt --check",
             cargo().args(["fmt", "--all", "--", "--check"]),
         );
-        t.tests(
-            "xtask unit tests",
-            cargo().args(["test", "-q", "-p", "xtask"]),
-        );
+        t.tests("xtask unit tests", cargo_test().args(["-p", "xtask"]));
     }
     for (arch, target) in &arches {
         t.check(
@@ -170,16 +217,16 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
     if host {
         t.tests(
             "host: cargo test (linux-aio)",
-            cargo().args(["test", "-p", "linux-aio"]),
+            cargo_test().args(["-p", "linux-aio"]),
         );
         t.tests(
             "host: C layout cross-check",
-            cargo().args(["test", "-p", "abi-probe"]),
+            cargo_test().args(["-p", "abi-probe"]),
         );
         t.tests(
             "host: every linux-aio suite with the ENOSYS module forced",
-            cargo()
-                .args(["test", "-p", "linux-aio", "--target-dir", "target/enosys"])
+            cargo_test()
+                .args(["-p", "linux-aio", "--target-dir", "target/enosys"])
                 .env("LINUX_AIO_FORCE_ENOSYS", "1"),
         );
         miri(t);
@@ -211,16 +258,19 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
         }
         t.tests(
             &format!("qemu-user: linux-aio suites ({arch})"),
-            cargo().args(["test", "-p", "linux-aio", "--target", target]),
+            cargo_test().args(["-p", "linux-aio", "--target", target]),
         );
         t.tests(
             &format!("qemu-user: C libaio ({arch})"),
-            cargo().args(["test", "-p", "linux-aio-capi", "--target", target]),
+            cargo_test().args(["-p", "linux-aio-capi", "--target", target]),
         );
         t.tests(
             &format!("qemu-user: C layout cross-check ({arch})"),
-            cargo().args(["test", "-p", "abi-probe", "--target", target]),
+            cargo_test().args(["-p", "abi-probe", "--target", target]),
         );
+        if *arch == "riscv64" {
+            riscv64_vector(t, target);
+        }
     }
 
     if only.is_none() {
@@ -233,13 +283,7 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
         }
         t.tests(
             "ENOSYS target i686 under qemu-i386: linux-aio suites",
-            cargo().args([
-                "test",
-                "-p",
-                "linux-aio",
-                "--target",
-                "i686-unknown-linux-gnu",
-            ]),
+            cargo_test().args(["-p", "linux-aio", "--target", "i686-unknown-linux-gnu"]),
         );
         vendoring_check(t);
         std_user_check(t);
@@ -269,12 +313,98 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
     }
 }
 
+/// riscv64 with the V extension, where Linux leaves vl, vtype and vstart unspecified after every
+/// system call: the entry's asm must declare them clobbered (no `preserves_flags`), which shows
+/// in the LLVM IR as `~{vl}` and `~{vtype}` on every `ecall`; and the suites, built with
+/// `+v`, must pass on a V-capable CPU (qemu-user's `rv64,v=true`).
+fn riscv64_vector(t: &mut Tally, target: &str) {
+    const FLAGS: &str = "-C target-feature=+v";
+    let dir = "target/riscv64-v";
+    let emitted = t.check(
+        "riscv64 +v: emit the kernel suite's LLVM IR",
+        cargo()
+            .args([
+                "rustc",
+                "-q",
+                "--release",
+                "-p",
+                "linux-aio",
+                "--test",
+                "kernel",
+            ])
+            .args([
+                "--target",
+                target,
+                "--target-dir",
+                dir,
+                "--",
+                "--emit=llvm-ir",
+            ])
+            .env("RUSTFLAGS", FLAGS),
+    );
+    if emitted {
+        let deps = root().join(dir).join(target).join("release/deps");
+        let newest = std::fs::read_dir(&deps).ok().and_then(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    n.starts_with("kernel-") && n.ends_with(".ll")
+                })
+                .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+                .map(|e| e.path())
+        });
+        let ir = newest
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default();
+        let ecalls: Vec<&str> = ir
+            .split("asm sideeffect \"ecall\", \"")
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap_or(""))
+            .collect();
+        let bad = ecalls
+            .iter()
+            .filter(|c| !(c.contains("~{vl}") && c.contains("~{vtype}")))
+            .count();
+        let what = "riscv64 +v: every ecall declares vl and vtype clobbered";
+        if ecalls.is_empty() {
+            t.fail(&format!("{what}: no ecall found in the IR"));
+        } else if bad > 0 {
+            t.fail(&format!(
+                "{what}: {bad} of {} do not (preserves_flags?)",
+                ecalls.len()
+            ));
+        } else {
+            println!(
+                "{} ecall sites, all with ~{{vl}} and ~{{vtype}}",
+                ecalls.len()
+            );
+            t.pass(what);
+        }
+    }
+    let runner = "qemu-riscv64 -cpu rv64,v=true,vlen=128 -L /usr/riscv64-linux-gnu";
+    t.tests(
+        "qemu-user (rv64 with V): linux-aio suites built with +v",
+        cargo_test()
+            .args([
+                "--release",
+                "-p",
+                "linux-aio",
+                "--target",
+                target,
+                "--target-dir",
+                dir,
+            ])
+            .env("RUSTFLAGS", FLAGS)
+            .env("CARGO_TARGET_RISCV64GC_UNKNOWN_LINUX_GNU_RUNNER", runner),
+    );
+}
+
 /// The C libaio: its tests against our library (as `cargo test` builds it, and as it ships,
 /// `panic = "abort"`) and against the system's libaio, with the same expectations.
 fn capi(t: &mut Tally) {
     t.tests(
         "capi: C programs against our libaio and the system's",
-        cargo().args(["test", "-p", "linux-aio-capi"]),
+        cargo_test().args(["-p", "linux-aio-capi"]),
     );
     let built = t.check(
         "capi: shipping build (profile capi, panic = abort)",
@@ -283,8 +413,8 @@ fn capi(t: &mut Tally) {
     if built {
         t.tests(
             "capi: C programs against the shipping build",
-            cargo()
-                .args(["test", "-p", "linux-aio-capi"])
+            cargo_test()
+                .args(["-p", "linux-aio-capi"])
                 .env("LINUX_AIO_CAPI_LIB", root().join("target/capi/libaio.so")),
         );
     }
@@ -293,20 +423,7 @@ fn capi(t: &mut Tally) {
 /// Miri over the ring reader's logic on a simulated ring (no system calls).
 fn miri(t: &mut Tally) {
     section("install: nightly toolchain with Miri");
-    let installed = Command::new("rustup")
-        .args([
-            "toolchain",
-            "install",
-            "nightly",
-            "--profile",
-            "minimal",
-            "--component",
-            "miri",
-            "--component",
-            "rust-src",
-        ])
-        .status()
-        .is_ok_and(|s| s.success());
+    let installed = install_toolchain("nightly", &["miri", "rust-src"]);
     if !installed {
         t.skip(
             "miri: ring reader on a simulated ring",
@@ -316,9 +433,16 @@ fn miri(t: &mut Tally) {
     }
     t.tests(
         "miri: ring reader on a simulated ring",
-        Command::new("rustup")
-            .current_dir(root())
-            .args(["run", "nightly", "cargo", "miri", "test", "--lib", "ring"]),
+        Command::new("rustup").current_dir(root()).args([
+            "run",
+            "nightly",
+            "cargo",
+            "miri",
+            "test",
+            "--no-fail-fast",
+            "--lib",
+            "ring",
+        ]),
     );
 }
 
@@ -369,7 +493,7 @@ fn generator_check(t: &mut Tally) {
         .status();
     match status.map(|s| s.code()) {
         Ok(Some(0)) => t.pass("generator: committed ABI files match a fresh generation"),
-        Ok(Some(3)) => t.skip(
+        Ok(Some(3)) => t.missing_pinned(
             "generator check",
             "the pinned header packages cannot be downloaded (see above)",
         ),

@@ -53,7 +53,7 @@ pub fn run(t: &mut Tally, arch: &str) {
     section(&format!("{what}: kernel"));
     let kernel = match kernel::fetch(arch, MODULES) {
         Ok(k) => k,
-        Err(kernel::Error::Unavailable(why)) => return t.skip(&what, &why),
+        Err(kernel::Error::Unavailable(why)) => return t.missing_pinned(&what, &why),
         Err(kernel::Error::Broken(why)) => return t.fail(&format!("{what}: {why}")),
     };
     println!("{}: {}", kernel.name, kernel.image.display());
@@ -190,6 +190,11 @@ fn capi_files(arch: &str, p: &programs::Programs) -> Result<Vec<(String, PathBuf
             println!("system libaio: {name}: {}", lib.display());
             let guest = format!("lib/{}/libaio.so.1", programs::multiarch(target));
             files.push((guest, lib));
+        }
+        Err(kernel::Error::Unavailable(why)) if crate::ci() => {
+            return Err(format!(
+                "the pinned libaio cannot be had under CI=true: {why}"
+            ))
         }
         Err(kernel::Error::Unavailable(why)) => println!("no system libaio in the guest: {why}"),
         Err(kernel::Error::Broken(why)) => return Err(why),
