@@ -120,19 +120,30 @@ fn no_kernel_aio() -> Option<String> {
         .clone()
 }
 
-/// A fresh directory for one test's files: in the target directory, next to `deps/` (so that runs
-/// replace each other's files), or in the temporary directory where that is not writable.
+/// A fresh directory for one test's files: in the target directory, next to `deps/`, or in the
+/// temporary directory where that is not writable. Named after this process, so that two runs
+/// at once never share one; directories of runs that have ended are removed.
 fn scratch(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let beside_deps = exe
         .parent()
         .and_then(Path::parent)
         .map(|d| d.join("capi-scratch"));
+    let me = std::process::id();
     for base in beside_deps
         .into_iter()
         .chain([std::env::temp_dir().join("linux-aio-capi")])
     {
-        let dir = base.join(name);
+        for entry in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+            let file_name = entry.file_name();
+            let pid = file_name
+                .to_str()
+                .and_then(|n| n.rsplit('.').next()?.parse::<u32>().ok());
+            if pid.is_some_and(|p| p != me && !Path::new(&format!("/proc/{p}")).exists()) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        let dir = base.join(format!("{name}.{me}"));
         let _ = std::fs::remove_dir_all(&dir);
         if std::fs::create_dir_all(&dir).is_ok() {
             return dir;

@@ -420,19 +420,20 @@ fn capi(t: &mut Tally) {
     }
 }
 
-/// Miri over the ring reader's logic on a simulated ring (no system calls).
+/// Miri over the library's unit tests: the ring reader on a simulated ring and the `ReadVecs`
+/// views (no system calls).
 fn miri(t: &mut Tally) {
     section("install: nightly toolchain with Miri");
     let installed = install_toolchain("nightly", &["miri", "rust-src"]);
     if !installed {
         t.skip(
-            "miri: ring reader on a simulated ring",
+            "miri: ring reader and ReadVecs",
             "the nightly toolchain with Miri could not be installed",
         );
         return;
     }
     t.tests(
-        "miri: ring reader on a simulated ring",
+        "miri: ring reader and ReadVecs",
         Command::new("rustup").current_dir(root()).args([
             "run",
             "nightly",
@@ -441,7 +442,6 @@ fn miri(t: &mut Tally) {
             "test",
             "--no-fail-fast",
             "--lib",
-            "ring",
         ]),
     );
 }
