@@ -8,6 +8,7 @@ use core::time::Duration;
 
 use rustix::io::Errno;
 
+use crate::owner::Owner;
 use crate::raw::{self, __aio_sigset, __kernel_timespec, aio_context_t, io_event, iocb};
 use crate::request::Request;
 use crate::ring::Ring;
@@ -164,10 +165,21 @@ impl SigSet {
 /// (cancelling polls): tens of milliseconds even when idle (RCU grace periods). Keep it off hot
 /// paths: reuse contexts, call [`Context::destroy`] where the delay and its error are welcome,
 /// or move the context to another thread to drop it there.
+///
+/// # fork
+/// A forked child inherits a copy of the `Context` and a shared mapping of its ring, but not the
+/// kernel context: to the child, every call fails with `EINVAL` (what the kernel itself answers
+/// the child for that context id), and nothing it does consumes, reorders or alters the
+/// parent's completions. [`Context::ready`] answers `None` there. Telling the child apart costs
+/// one load on Linux 4.14 and later (a token page marked `MADV_WIPEONFORK`); on older kernels
+/// the ring is not read in user space at all, so the kernel refuses the child by itself.
+/// Dropping the child's copy is harmless (its `io_destroy` fails). The child's own contexts
+/// are unaffected.
 pub struct Context {
     id: aio_context_t,
     ring: Option<Ring>,
     user_space_reaping: bool,
+    owner: Owner,
 }
 
 impl fmt::Debug for Context {
@@ -204,14 +216,18 @@ impl Context {
         let mut id: aio_context_t = 0;
         // SAFETY: id is a valid, zeroed aio_context_t.
         check(unsafe { raw::io_setup(capacity, &mut id) })?;
-        // SAFETY: io_setup has just mapped the ring at `id`; it stays mapped until io_destroy,
-        // which only `Drop`/`destroy` call, after which the Ring is gone.
+        let owner = Owner::current();
+        // SAFETY: io_setup has just mapped the ring at `id` in this process; it stays mapped
+        // until io_destroy, which only `Drop`, `destroy` and `destroy_in_place` call, after
+        // which the Ring is gone. A forked child never reads it (`owner`).
         let ring = unsafe { Ring::attach(id as *mut raw::aio_ring) };
-        let user_space_reaping = ring.is_some();
+        // Without a one-load fork check, the ring is left to the kernel (see "fork" above).
+        let user_space_reaping = ring.is_some() && owner.is_cheap();
         Ok(Context {
             id,
             ring,
             user_space_reaping,
+            owner,
         })
     }
 
@@ -226,8 +242,11 @@ impl Context {
     }
 
     /// Completions waiting in the ring now, read without a system call (`None` if the ring
-    /// cannot be read from user space).
+    /// cannot be read from user space, or in a forked child).
     pub fn ready(&self) -> Option<usize> {
+        if self.owner.forked_slow() {
+            return None;
+        }
         self.ring.as_ref().filter(|r| r.intact()).map(Ring::pending)
     }
 
@@ -237,9 +256,16 @@ impl Context {
     }
 
     /// Turns user-space reaping on (the default where the ring is usable) or off (every wait
-    /// is an `io_getevents` call). Both return exactly the same events.
+    /// is an `io_getevents` call). Both return exactly the same events. On kernels before
+    /// 4.14 it stays off (see "fork" above).
     pub fn set_user_space_reaping(&mut self, on: bool) {
-        self.user_space_reaping = on;
+        self.user_space_reaping = on && self.owner.is_cheap();
+    }
+
+    /// True if this is a forked child's copy of the context (one load where the kernel has
+    /// `MADV_WIPEONFORK`, a `getpid` otherwise).
+    pub(crate) fn forked(&self) -> bool {
+        self.owner.forked_slow()
     }
 
     /// `io_destroy`, reporting its error. Waits for every request in flight first.
@@ -255,6 +281,7 @@ impl Context {
     pub fn submitter(&self) -> Submitter<'_> {
         Submitter {
             id: self.id,
+            owner: self.owner,
             _ctx: PhantomData,
         }
     }
@@ -265,6 +292,7 @@ impl Context {
         (
             Submitter {
                 id: self.id,
+                owner: self.owner,
                 _ctx: PhantomData,
             },
             Reaper { ctx: self },
@@ -375,6 +403,9 @@ impl Context {
 
     /// True if a completion of the request at `iocb` waits in the ring (`None`: cannot tell).
     pub(crate) fn completion_waiting(&mut self, iocb: u64) -> Option<bool> {
+        if self.owner.forked_slow() {
+            return None;
+        }
         self.ring
             .as_ref()
             .filter(|r| r.intact())
@@ -388,7 +419,8 @@ impl Context {
         timeout: Option<Duration>,
         mask: Option<&SigSet>,
     ) -> Result<usize, Errno> {
-        if min > events.len() {
+        // A forked child must not reap its parent's ring; the kernel refuses it the syscall.
+        if min > events.len() || self.owner.forked() {
             return Err(Errno::INVAL);
         }
         let mut got = 0;
@@ -442,6 +474,7 @@ impl Drop for Context {
 #[derive(Debug, Clone, Copy)]
 pub struct Submitter<'a> {
     id: aio_context_t,
+    owner: Owner,
     _ctx: PhantomData<&'a Context>,
 }
 
@@ -506,7 +539,12 @@ impl Submitter<'_> {
     ///
     /// The kernel looks the request up by that address; passing an address that never was a
     /// submitted iocb is harmless (`NotCanceled`, or `EFAULT` if unreadable).
+    ///
+    /// In a forked child: `EINVAL` (the kernel's `EINVAL` there would read as `NotCanceled`).
     pub fn cancel(&self, iocb: *const iocb) -> Result<Cancel, Errno> {
+        if self.owner.forked_slow() {
+            return Err(Errno::INVAL);
+        }
         let mut result = io_event::default();
         // SAFETY: the kernel reads aio_key through `iocb` with a fault-checked copy and only
         // compares the address; `result` is a valid, writable event.

@@ -1,39 +1,51 @@
-//! Linux native asynchronous I/O for `#![no_std]` Rust.
-//!
-//! - [`Context`], [`Request`], [`Context::scope`]: the safe API (on `unix` targets; on the
-//!   ENOSYS module every context creation fails with `ENOSYS`). Completions are taken straight
-//!   from the kernel's ring when it is usable, with `io_getevents` as the fallback.
-//! - [`raw`]: the six AIO system calls, `struct iocb`, `struct io_event`, the completion-ring
-//!   header and the `IOCB_*`/`RWF_*` constants, per architecture, generated from the kernel's
-//!   UAPI headers. On targets without an architecture module every call returns `-ENOSYS`.
-//!
-//! Supported architectures: x86_64, aarch64, riscv64 and powerpc64le Linux. See the README for
-//! the layers, the architecture matrix, regeneration and vendoring.
-
-#![no_std]
+//! Linux native asynchronous I/O for `#![no_std]
 #![warn(missing_docs)]
-// Every unsafe operation sits in its own `unsafe` block with a SAFETY argument, even inside an
-// `unsafe fn` (whose contract is the caller's, not a licence for its body).
-#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+// Where `unsafe` may appear is a lint, not a convention: nowhere, except in the modules below
+// that say `allow(unsafe_code)`, each for one reason. Every unsafe operation there sits in its
+// own `unsafe` block with a SAFETY argument, even inside an `unsafe fn` (whose contract is the
+// caller's, not a licence for its body).
+#![deny(
+    unsafe_code,
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks
+)]
 
+// The system calls themselves (inline asm), and the kernel's types.
 #[allow(missing_docs)] // the kernel's own names, documented in the kernel's headers
+#[allow(unsafe_code)]
 pub mod raw;
 
 mod layout;
 
+// Calls into `raw` (`unsafe fn`s, each with its contract) for one kernel context.
 #[cfg(unix)]
+#[allow(unsafe_code)]
 mod context;
+// The bytes an `IoSlice` names, and `IoSliceMut` arrays a scope can borrow.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+mod iovec;
+// The fork marker: a page mapped and marked `MADV_WIPEONFORK`.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+mod owner;
 #[cfg(unix)]
 pub mod posix;
 #[cfg(unix)]
 mod request;
+// Memory shared with the kernel: the completion ring.
 #[cfg(unix)]
+#[allow(unsafe_code)]
 pub mod ring;
+// Submits iocbs whose buffers the borrow checker has pinned for the scope (`submit_raw`).
 #[cfg(unix)]
+#[allow(unsafe_code)]
 mod scope;
 
 #[cfg(unix)]
 pub use context::{Cancel, Context, Event, Reaper, SigSet, SubmitError, Submitter};
+#[cfg(unix)]
+pub use iovec::ReadVecs;
 #[cfg(unix)]
 pub use request::{Buffer, IoPriority, IoPriorityClass, Request, RwFlags};
 #[cfg(unix)]

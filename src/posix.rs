@@ -10,9 +10,12 @@
 //!   one request per descriptor at a time, in submission order. The layer first waits for
 //!   readiness with a kernel POLL request, then transfers with `RWF_NOWAIT`; an `EAGAIN` goes
 //!   back to waiting. Later requests on the same descriptor wait their turn in the layer.
-//!   Kernels that refuse `RWF_NOWAIT` on pipes and sockets (Linux 6.1 does) get the transfer
-//!   without it, still only after readiness: a read takes what is there, and a write is capped
-//!   at `PIPE_BUF` bytes (the room a writable pipe always has), so it may complete short.
+//!   A read takes what is there, as `read` does. A write goes on, transfer after transfer,
+//!   until all of it is written or an error stops it (then it completes with the count written,
+//!   if any), as a blocking `write` does; the next request on the descriptor starts only then.
+//!   Kernels that refuse `RWF_NOWAIT` on pipes and sockets (Linux 6.1 does) get each transfer
+//!   without it, still only after readiness, and writes move in chunks of `PIPE_BUF` bytes
+//!   (the room a writable pipe always has).
 //! - Without kernel AIO (`ENOSYS`: qemu-user, `CONFIG_AIO=n`, targets without an architecture
 //!   module) every request runs synchronously when submitted (a stream request may then block),
 //!   and everything else behaves the same: `aio_cancel` answers [`CancelStatus::AllDone`].
@@ -21,12 +24,21 @@
 //! POSIX leaves it to the implementation. Here: requests the layer has not handed to the kernel
 //! (queued behind earlier requests on the same stream, or waiting for ring space) and requests
 //! waiting for readiness (the POLL phase). A request the kernel is executing (file I/O, fsync,
-//! a transfer) is [`CancelStatus::NotCanceled`]; a completed one [`CancelStatus::AllDone`].
+//! a transfer), and a stream write that has transferred part of its data, are in progress:
+//! [`CancelStatus::NotCanceled`]. A completed one, including one that completes while
+//! `aio_cancel` takes the kernel's latest completions, is [`CancelStatus::AllDone`].
 //!
 //! # Progress
 //! There is no thread: the layer advances whenever it is called (`aio_error`, `aio_suspend`,
 //! `aio_cancel`, `lio_listio`, [`Aio::progress`]). [`Aio::eventfd`] becomes readable whenever
 //! a kernel request of the layer completes, for event loops that want to call `progress` then.
+//! When `with`'s closure returns, requests that can be cancelled are, a stream write that has
+//! transferred part of its data completes with that count, and the rest are waited for.
+//!
+//! # Ids, scopes and fork
+//! An [`Id`] belongs to the layer that issued it: another layer refuses it with `EINVAL`. A
+//! forked child's copy of a layer refuses every call with `EINVAL` and leaves the parent's
+//! requests alone (see [`Context`]'s "fork").
 
 use core::cell::RefCell;
 use core::time::Duration;
@@ -34,8 +46,9 @@ use core::time::Duration;
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 
+use crate::owner::Owner;
 use crate::request::{Buffer, IoPriority, IoPriorityClass, Request, RwFlags};
-use crate::scope::{Scope, Ticket};
+use crate::scope::{next_nonce, Scope, Ticket};
 use crate::Context;
 
 /// What `aio_cancel` reports (POSIX `AIO_CANCELED`, `AIO_NOTCANCELED`, `AIO_ALLDONE`; the
@@ -165,9 +178,11 @@ impl<'scope> Aiocb<'scope> {
     }
 }
 
-/// Names a request of the layer, from submission until [`Aio::aio_return`].
+/// Names a request of one layer, from submission until [`Aio::aio_return`]. Another layer
+/// (another [`with`] call) refuses it with `EINVAL`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Id {
+    layer: u64,
     index: u32,
     generation: u32,
 }
@@ -196,6 +211,8 @@ enum State {
 struct Slot<'scope> {
     cb: Option<Aiocb<'scope>>,
     stream: bool,
+    /// Bytes a stream write has transferred so far (it goes on until all are written).
+    done: usize,
     /// Transfers use `RWF_NOWAIT` (false once the kernel refused it for this request).
     nowait: bool,
     state: State,
@@ -217,6 +234,10 @@ pub struct Aio<'a, 'scope, 'env, const N: usize> {
     scope: Option<&'a Scope<'scope, 'env, N>>,
     eventfd: Option<&'a OwnedFd>,
     inner: RefCell<Inner<'scope, N>>,
+    /// Distinct for every layer of the process: the owner of its ids.
+    nonce: u64,
+    /// The process that made the layer: a forked child's copy refuses every call.
+    owner: Owner,
 }
 
 /// A kernel context for [`with`]: `Ok(None)` when the kernel has no AIO (`ENOSYS`), in which
@@ -297,6 +318,9 @@ fn classify(cb: &Aiocb<'_>) -> Result<bool, Errno> {
 /// `PIPE_BUF`: a pipe that polls writable has room for at least this many bytes.
 const PIPE_BUF: usize = 4096;
 
+/// How many reap-and-advance rounds one call may take (see `Aio::advance`).
+const ADVANCE_ROUNDS: usize = 64;
+
 fn user_data(index: usize, generation: u32) -> u64 {
     (u64::from(generation) << 32) | index as u64
 }
@@ -310,6 +334,7 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
                 slots: core::array::from_fn(|_| Slot {
                     cb: None,
                     stream: false,
+                    done: 0,
                     nowait: false,
                     state: State::Free,
                     generation: 0,
@@ -318,6 +343,26 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
                 next_seq: 0,
                 orphans: [None; N],
             }),
+            nonce: next_nonce(),
+            owner: Owner::current(),
+        }
+    }
+
+    /// `EINVAL` in a forked child: the layer (and its kernel context) belong to the parent,
+    /// and nothing the child does may take or alter the parent's requests.
+    fn check(&self) -> Result<(), Errno> {
+        if self.owner.forked_slow() {
+            Err(Errno::INVAL)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn id(&self, index: usize, generation: u32) -> Id {
+        Id {
+            layer: self.nonce,
+            index: index as u32,
+            generation,
         }
     }
 
@@ -334,6 +379,7 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
 
     /// `aio_read`.
     pub fn aio_read(&self, cb: Aiocb<'scope>) -> Result<Id, Errno> {
+        self.check()?;
         if cb.op != Op::Read {
             return Err(Errno::INVAL);
         }
@@ -342,6 +388,7 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
 
     /// `aio_write`.
     pub fn aio_write(&self, cb: Aiocb<'scope>) -> Result<Id, Errno> {
+        self.check()?;
         if cb.op != Op::Write {
             return Err(Errno::INVAL);
         }
@@ -350,6 +397,7 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
 
     /// `aio_fsync`: `cb` from [`Aiocb::sync`] names the descriptor and the kind.
     pub fn aio_fsync(&self, cb: Aiocb<'scope>) -> Result<Id, Errno> {
+        self.check()?;
         if !matches!(cb.op, Op::Fsync(_)) {
             return Err(Errno::INVAL);
         }
@@ -360,9 +408,10 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
     /// (`ECANCELED` when cancelled) on failure; `EINVAL` for an id that is not (or no longer)
     /// a request of this layer.
     pub fn aio_error(&self, id: Id) -> Result<(), Errno> {
-        self.progress();
+        self.check()?;
+        self.advance();
         let inner = self.inner.borrow();
-        match inner.get(id)?.state {
+        match inner.get(self.nonce, id)?.state {
             State::Done(Ok(_)) => Ok(()),
             State::Done(Err(e)) => Err(e),
             _ => Err(Errno::INPROGRESS),
@@ -372,9 +421,10 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
     /// `aio_return`: the final result and the buffer, once, after completion. Before
     /// completion `EINPROGRESS` (and the request is untouched); afterwards the id is invalid.
     pub fn aio_return(&self, id: Id) -> Result<Returned<'scope>, Errno> {
-        self.progress();
+        self.check()?;
+        self.advance();
         let mut inner = self.inner.borrow_mut();
-        let slot = inner.get_mut(id)?;
+        let slot = inner.get_mut(self.nonce, id)?;
         let State::Done(result) = slot.state else {
             return Err(Errno::INPROGRESS);
         };
@@ -387,17 +437,18 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
     /// not a request at all), or `timeout` passes (`EAGAIN`), or a signal arrives (`EINTR`).
     /// An empty list is `EINVAL`.
     pub fn aio_suspend(&self, ids: &[Id], timeout: Option<Duration>) -> Result<(), Errno> {
+        self.check()?;
         if ids.is_empty() {
             return Err(Errno::INVAL); // nothing could ever end the wait
         }
         let mut remaining = timeout;
         loop {
-            self.progress();
+            self.advance();
             let any_done = {
                 let inner = self.inner.borrow();
                 ids.iter().any(|&id| {
                     !matches!(
-                        inner.get(id).map(|s| s.state),
+                        inner.get(self.nonce, id).map(|s| s.state),
                         Ok(State::Queued | State::Polling(_) | State::InKernel(_))
                     )
                 })
@@ -426,12 +477,18 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
     /// [`ListMode::Wait`] it then waits for every queued one. Returns `EAGAIN` if any entry was
     /// refused for lack of room, else `EIO` if any entry was refused for another reason or (with
     /// `Wait`) failed; each entry's status, and each queued one's `aio_error`, tells which.
+    ///
+    /// With `Wait`, a signal that interrupts the wait ends it with `EINTR` ("A signal was
+    /// delivered while waiting for all I/O requests to complete during an LIO_WAIT
+    /// operation"): the requests go on, and each entry's status and `aio_error` tell which
+    /// have completed.
     pub fn lio_listio<const M: usize>(
         &self,
         mode: ListMode,
         list: [Aiocb<'scope>; M],
         status: &mut [Result<Id, Errno>; M],
     ) -> Result<(), Errno> {
+        self.check()?;
         for (cb, st) in list.into_iter().zip(status.iter_mut()) {
             *st = self.enqueue(cb);
         }
@@ -441,10 +498,7 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
         if mode == ListMode::Wait {
             for id in status.iter().filter_map(|s| s.ok()) {
                 while self.aio_error(id) == Err(Errno::INPROGRESS) {
-                    match self.aio_suspend(&[id], None) {
-                        Ok(()) | Err(Errno::INTR) => {}
-                        Err(e) => return Err(e),
-                    }
+                    self.aio_suspend(&[id], None)?;
                 }
                 failed |= self.aio_error(id).is_err();
             }
@@ -463,14 +517,18 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
     /// checked first. Cancelled requests complete with `ECANCELED` and are notified; the others
     /// are not modified.
     pub fn aio_cancel(&self, fd: BorrowedFd<'_>, cb: Option<Id>) -> Result<CancelStatus, Errno> {
+        self.check()?;
         rustix::io::fcntl_getfd(fd)?;
-        self.progress();
+        if cb.is_some_and(|id| id.layer != self.nonce) {
+            return Err(Errno::INVAL); // another layer's request
+        }
+        self.advance();
         let raw = fd.as_raw_fd();
         let targets: [bool; N] = {
             let inner = self.inner.borrow();
             match cb {
                 Some(id) => {
-                    let Ok(slot) = inner.get(id) else {
+                    let Ok(slot) = inner.get(self.nonce, id) else {
                         return Ok(CancelStatus::AllDone);
                     };
                     if slot.cb.as_ref().map(|c| c.fd.as_raw_fd()) != Some(raw) {
@@ -484,14 +542,27 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
                 }),
             }
         };
-        Ok(self.cancel_slots(&targets))
+        Ok(self.cancel_slots(&targets, false))
     }
 
     /// Cancels the marked slots that can be cancelled, then lets each stream move on.
-    fn cancel_slots(&self, targets: &[bool; N]) -> CancelStatus {
+    ///
+    /// A stream write that has transferred part of its data is in progress, so it is not
+    /// cancelled (`NotCanceled`) but goes on; with `ending` (the layer is closing, nothing
+    /// will move it on any more) it completes short instead, with the count written, as a
+    /// `write` interrupted after transferring some data does.
+    fn cancel_slots(&self, targets: &[bool; N], ending: bool) -> CancelStatus {
         let (mut canceled, mut not_canceled) = (false, false);
         for i in (0..N).filter(|&i| targets[i]) {
-            let state = self.inner.borrow().slots[i].state;
+            let (state, done) = {
+                let inner = self.inner.borrow();
+                (inner.slots[i].state, inner.slots[i].done)
+            };
+            let partial = done > 0 && matches!(state, State::Queued | State::Polling(_));
+            if partial && !ending {
+                not_canceled = true;
+                continue;
+            }
             match state {
                 State::Queued => {}
                 State::Polling(ticket) => {
@@ -512,8 +583,12 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
                 }
                 State::Done(_) | State::Free => continue,
             }
-            canceled = true;
-            self.finish_slot(i, Err(Errno::CANCELED));
+            if partial {
+                self.finish_slot(i, Ok(done));
+            } else {
+                canceled = true;
+                self.finish_slot(i, Err(Errno::CANCELED));
+            }
         }
         self.start_streams();
         if not_canceled {
@@ -526,32 +601,53 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
     }
 
     /// Advances every request without waiting: takes the kernel's completions, starts the
-    /// next request on each stream, and retries requests waiting for ring space.
-    pub fn progress(&self) {
+    /// next request on each stream, and retries requests waiting for ring space, until nothing
+    /// more happens. `EINVAL` in a forked child.
+    pub fn progress(&self) -> Result<(), Errno> {
+        self.check()?;
+        self.advance();
+        Ok(())
+    }
+
+    /// [`Aio::progress`]. A stream transfer that follows a readiness report completes inside
+    /// its submission, so each round takes the completions the previous one caused; the
+    /// rounds are bounded so that a peer that keeps a stream busy cannot keep a call here.
+    fn advance(&self) {
         if let Some(efd) = self.eventfd {
             let mut b = [0u8; 8];
             let _ = rustix::io::read(efd, &mut b);
         }
-        if let Some(scope) = self.scope {
-            if scope.in_flight() > 0 {
-                if let Ok(completions) = scope.wait(0, Some(Duration::ZERO)) {
-                    self.absorb(completions);
+        for _ in 0..ADVANCE_ROUNDS {
+            let mut took = 0;
+            if let Some(scope) = self.scope {
+                if scope.in_flight() > 0 {
+                    if let Ok(completions) = scope.wait(0, Some(Duration::ZERO)) {
+                        took = self.absorb(completions);
+                    }
                 }
             }
+            self.start_streams();
+            if took == 0 {
+                break;
+            }
         }
-        self.start_streams();
     }
 
-    /// Cancels every request that can still be cancelled when `with`'s closure returns; the
-    /// scope then reaps whatever is still in the kernel.
+    /// Cancels every request that can still be cancelled when `with`'s closure returns, and
+    /// completes partial stream writes short; the scope then reaps whatever is still in the
+    /// kernel. A forked child's copy does nothing: the requests are the parent's.
     fn finish(&self) {
+        if self.check().is_err() {
+            return;
+        }
+        self.advance();
         let targets: [bool; N] = {
             let inner = self.inner.borrow();
             core::array::from_fn(|i| {
                 matches!(inner.slots[i].state, State::Queued | State::Polling(_))
             })
         };
-        self.cancel_slots(&targets);
+        self.cancel_slots(&targets, true);
     }
 
     fn enqueue(&self, cb: Aiocb<'scope>) -> Result<Id, Errno> {
@@ -566,14 +662,12 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
             let slot = &mut inner.slots[index];
             slot.generation = slot.generation.wrapping_add(1);
             slot.stream = stream;
+            slot.done = 0;
             slot.nowait = stream;
             slot.seq = seq;
             slot.state = State::Queued;
             slot.cb = Some(cb);
-            Id {
-                index: index as u32,
-                generation: slot.generation,
-            }
+            self.id(index, slot.generation)
         };
         if self.scope.is_none() {
             self.run_synchronously(id.index as usize);
@@ -634,11 +728,13 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
                             return;
                         }
                     },
-                    // A shared slice is Copy: the control block keeps the whole buffer, so a
-                    // capped transfer (below) hands nothing shorter back.
+                    // A shared slice is Copy: the control block keeps the whole buffer, and a
+                    // stream write transfers what is left of it (capped without RWF_NOWAIT).
                     Op::Write => match cb.buffer {
-                        Buffer::Write(b) if slot.stream && !nowait => {
-                            Request::write(cb.fd, &b[..b.len().min(PIPE_BUF)], offset)
+                        Buffer::Write(b) if slot.stream => {
+                            let rest = &b[slot.done.min(b.len())..];
+                            let cap = if nowait { rest.len() } else { PIPE_BUF };
+                            Request::write(cb.fd, &rest[..rest.len().min(cap)], offset)
                         }
                         Buffer::Write(b) => Request::write(cb.fd, b, offset),
                         _ => {
@@ -740,8 +836,11 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
     }
 
     /// Applies a batch of kernel completions to the control blocks.
-    fn absorb(&self, completions: crate::scope::Completions<'_, 'scope, 'env, N>) {
+    /// Returns how many completions it took.
+    fn absorb(&self, completions: crate::scope::Completions<'_, 'scope, 'env, N>) -> usize {
+        let mut took = 0;
         for c in completions {
+            took += 1;
             let data = c.event.user_data();
             let (i, generation) = ((data & 0xffff_ffff) as usize, (data >> 32) as u32);
             let orphan = {
@@ -775,19 +874,44 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
                 }
                 slot.state
             };
+            let (stream, done, nowait) = {
+                let inner = self.inner.borrow();
+                let slot = &inner.slots[i];
+                (slot.stream, slot.done, slot.nowait)
+            };
             match state {
                 State::Polling(t) if t == c.ticket => {
                     self.inner.borrow_mut().slots[i].state = State::Queued;
                     match c.event.result() {
                         Ok(_) => self.submit_to_kernel(i, false),
+                        // A write that has transferred part of its data ends with that count.
+                        Err(_) if done > 0 => self.finish_slot(i, Ok(done)),
                         Err(e) => self.finish_slot(i, Err(e)),
                     }
                 }
                 State::InKernel(t) if t == c.ticket => {
-                    let stream = self.inner.borrow().slots[i].stream;
+                    let write = self.inner.borrow().slots[i]
+                        .cb
+                        .as_ref()
+                        .map(|cb| match cb.buffer {
+                            Buffer::Write(b) if cb.op == Op::Write => Some(b.len()),
+                            _ => None,
+                        })
+                        .unwrap_or(None);
                     match c.event.result() {
-                        // Not ready after all (or RWF_NOWAIT would block): wait again.
+                        // A stream write goes on until all of it is written, as a blocking
+                        // write() does: at once with RWF_NOWAIT (EAGAIN sends it back to
+                        // waiting), else after the next readiness report.
+                        Ok(n) if stream && write.is_some_and(|len| n > 0 && done + n < len) => {
+                            let mut inner = self.inner.borrow_mut();
+                            inner.slots[i].done = done + n;
+                            inner.slots[i].state = State::Queued;
+                            drop(inner);
+                            self.submit_to_kernel(i, !nowait);
+                        }
+                        Ok(n) if stream && write.is_some() => self.finish_slot(i, Ok(done + n)),
                         Err(Errno::AGAIN) if stream => {
+                            // Not ready after all (or RWF_NOWAIT would block): wait again.
                             self.inner.borrow_mut().slots[i].state = State::Queued;
                             self.submit_to_kernel(i, true);
                         }
@@ -797,12 +921,15 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
                             self.inner.borrow_mut().slots[i].state = State::Queued;
                             self.submit_to_kernel(i, false);
                         }
+                        // An error after part of a write: the count written, as write() says.
+                        Err(_) if done > 0 => self.finish_slot(i, Ok(done)),
                         result => self.finish_slot(i, result),
                     }
                 }
                 _ => {}
             }
         }
+        took
     }
 
     /// Completes slot `i` with `result` and announces it.
@@ -813,15 +940,12 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
             slot.state = State::Done(result);
             (
                 slot.cb.as_ref().map_or(Notify::None, |c| c.notify),
-                Id {
-                    index: i as u32,
-                    generation: slot.generation,
-                },
+                (i, slot.generation),
             )
         };
         match notify {
             Notify::None => {}
-            Notify::Callback(f) => f(id),
+            Notify::Callback(f) => f(self.id(id.0, id.1)),
             Notify::Eventfd(fd) => {
                 // Only if the write cannot block: an eventfd is writable unless its counter is
                 // about to overflow; any other descriptor passed here may not be.
@@ -842,17 +966,20 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
 }
 
 impl<'scope, const N: usize> Inner<'scope, N> {
-    fn get(&self, id: Id) -> Result<&Slot<'scope>, Errno> {
+    /// The slot `id` names, if `id` is a live request of the layer whose nonce is `layer`.
+    fn get(&self, layer: u64, id: Id) -> Result<&Slot<'scope>, Errno> {
         self.slots
             .get(id.index as usize)
-            .filter(|s| s.generation == id.generation && s.state != State::Free)
+            .filter(|s| id.layer == layer && s.generation == id.generation)
+            .filter(|s| s.state != State::Free)
             .ok_or(Errno::INVAL)
     }
 
-    fn get_mut(&mut self, id: Id) -> Result<&mut Slot<'scope>, Errno> {
+    fn get_mut(&mut self, layer: u64, id: Id) -> Result<&mut Slot<'scope>, Errno> {
         self.slots
             .get_mut(id.index as usize)
-            .filter(|s| s.generation == id.generation && s.state != State::Free)
+            .filter(|s| id.layer == layer && s.generation == id.generation)
+            .filter(|s| s.state != State::Free)
             .ok_or(Errno::INVAL)
     }
 }

@@ -6,8 +6,9 @@ use core::ops::{BitOr, BitOrAssign};
 
 use rustix::event::PollFlags;
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd};
-use rustix::io::{IoSlice, IoSliceMut};
+use rustix::io::IoSlice;
 
+use crate::iovec::ReadVecs;
 use crate::raw::{self, iocb};
 
 /// Per-request flags (`aio_rw_flags`, the `RWF_*` of `preadv2(2)`), for reads and writes.
@@ -105,9 +106,59 @@ pub enum Buffer<'a> {
     /// A write's source.
     Write(&'a [u8]),
     /// A vectored read's destinations.
-    ReadV(&'a mut [IoSliceMut<'a>]),
+    ReadV(ReadVecs<'a>),
     /// A vectored write's sources.
     WriteV(&'a [IoSlice<'a>]),
+}
+
+impl<'a> Buffer<'a> {
+    /// A read's destination, or `None` for any other kind.
+    pub fn into_read(self) -> Option<&'a mut [u8]> {
+        match self {
+            Buffer::Read(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// A write's source, or `None` for any other kind.
+    pub fn into_write(self) -> Option<&'a [u8]> {
+        match self {
+            Buffer::Write(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// A vectored read's destinations, or `None` for any other kind.
+    pub fn into_read_vecs(self) -> Option<ReadVecs<'a>> {
+        match self {
+            Buffer::ReadV(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// A vectored write's sources, or `None` for any other kind.
+    pub fn into_write_vecs(self) -> Option<&'a [IoSlice<'a>]> {
+        match self {
+            Buffer::WriteV(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Total bytes the buffer spans (0 for [`Buffer::None`]).
+    pub fn len(&self) -> usize {
+        match self {
+            Buffer::None => 0,
+            Buffer::Read(b) => b.len(),
+            Buffer::Write(b) => b.len(),
+            Buffer::ReadV(v) => v.iter().map(<[u8]>::len).sum(),
+            Buffer::WriteV(v) => v.iter().map(|s| crate::iovec::bytes(s).len()).sum(),
+        }
+    }
+
+    /// True if the buffer spans no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl core::fmt::Debug for Buffer<'_> {
@@ -166,7 +217,7 @@ impl<'a> Request<'a> {
             Buffer::None => (0, 0),
             Buffer::Read(b) => (b.as_ptr() as u64, b.len() as u64),
             Buffer::Write(b) => (b.as_ptr() as u64, b.len() as u64),
-            Buffer::ReadV(v) => (v.as_ptr() as u64, v.len() as u64),
+            Buffer::ReadV(v) => v.as_iovec(),
             Buffer::WriteV(v) => (v.as_ptr() as u64, v.len() as u64),
         };
         Request {
@@ -200,8 +251,81 @@ impl<'a> Request<'a> {
     }
 
     /// `IOCB_CMD_PREADV`: read into `bufs`, in order, from `offset`.
-    pub fn readv(fd: BorrowedFd<'a>, bufs: &'a mut [IoSliceMut<'a>], offset: u64) -> Request<'a> {
-        Request::new(raw::IOCB_CMD_PREADV, fd, Buffer::ReadV(bufs), offset)
+    ///
+    /// `bufs` is an `&mut` array or slice of `IoSliceMut` (or the [`ReadVecs`] a completion
+    /// handed back). Inside a [`Context::scope`](crate::Context::scope), declare the buffers
+    /// and the array before the scope, as for [`Request::read`]:
+    ///
+    /// ```
+    /// use linux_aio::{Context, Request};
+    /// use rustix::io::IoSliceMut;
+    /// use std::os::fd::AsFd;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # if let Err(rustix::io::Errno::NOSYS) = Context::new(1) { return Ok(()) }
+    /// let file = std::fs::File::open("Cargo.toml")?;
+    /// let mut ctx = Context::new(8)?;
+    /// let (mut head, mut tail) = ([0u8; 4], [0u8; 5]);
+    /// let mut iov = [IoSliceMut::new(&mut head), IoSliceMut::new(&mut tail)];
+    /// let n = ctx.scope::<2, _>(|s| -> Result<usize, rustix::io::Errno> {
+    ///     s.submit(Request::readv(file.as_fd(), &mut iov, 0))?;
+    ///     let done = s.wait(1, None)?.next().unwrap();
+    ///     let vecs = done.buffer.into_read_vecs().unwrap();
+    ///     assert_eq!(vecs.get(1), Some(&b"kage]"[..]));
+    ///     done.event.result()
+    /// })?;
+    /// assert_eq!((n, &head), (9, b"[pac"));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// An array declared inside the scope does not live long enough:
+    ///
+    /// ```compile_fail,E0597
+    /// # use linux_aio::{Context, Request};
+    /// # use rustix::io::IoSliceMut;
+    /// # use std::os::fd::AsFd;
+    /// # let file = std::fs::File::open("Cargo.toml").unwrap();
+    /// # let mut ctx = Context::new(8).unwrap();
+    /// let (mut a, mut b) = ([0u8; 4], [0u8; 4]);
+    /// ctx.scope::<2, _>(|s| {
+    ///     let mut iov = [IoSliceMut::new(&mut a), IoSliceMut::new(&mut b)];
+    ///     s.submit(Request::readv(file.as_fd(), &mut iov, 0)).unwrap();
+    /// });
+    /// ```
+    ///
+    /// and the buffers cannot be touched while the scope holds them:
+    ///
+    /// ```compile_fail,E0503
+    /// # use linux_aio::{Context, Request};
+    /// # use rustix::io::IoSliceMut;
+    /// # use std::os::fd::AsFd;
+    /// # let file = std::fs::File::open("Cargo.toml").unwrap();
+    /// # let mut ctx = Context::new(8).unwrap();
+    /// let (mut a, mut b) = ([0u8; 4], [0u8; 4]);
+    /// let mut iov = [IoSliceMut::new(&mut a), IoSliceMut::new(&mut b)];
+    /// ctx.scope::<2, _>(|s| {
+    ///     s.submit(Request::readv(file.as_fd(), &mut iov, 0)).unwrap();
+    ///     let peek = a[0];
+    /// });
+    /// ```
+    ///
+    /// nor the array reused for a second request while the first may be in flight:
+    ///
+    /// ```compile_fail,E0499
+    /// # use linux_aio::{Context, Request};
+    /// # use rustix::io::IoSliceMut;
+    /// # use std::os::fd::AsFd;
+    /// # let file = std::fs::File::open("Cargo.toml").unwrap();
+    /// # let mut ctx = Context::new(8).unwrap();
+    /// let (mut a, mut b) = ([0u8; 4], [0u8; 4]);
+    /// let mut iov = [IoSliceMut::new(&mut a), IoSliceMut::new(&mut b)];
+    /// ctx.scope::<2, _>(|s| {
+    ///     s.submit(Request::readv(file.as_fd(), &mut iov, 0)).unwrap();
+    ///     s.submit(Request::readv(file.as_fd(), &mut iov, 8)).unwrap();
+    /// });
+    /// ```
+    pub fn readv(fd: BorrowedFd<'a>, bufs: impl Into<ReadVecs<'a>>, offset: u64) -> Request<'a> {
+        Request::new(raw::IOCB_CMD_PREADV, fd, Buffer::ReadV(bufs.into()), offset)
     }
 
     /// `IOCB_CMD_PWRITEV`: write `bufs`, in order, at `offset`.

@@ -19,9 +19,14 @@ use crate::context::{Cancel, Context, Event, SubmitError};
 use crate::raw::iocb;
 use crate::request::{Buffer, Request};
 
-/// Names one request of a scope, to cancel it or to recognise its completion.
+/// Names one request of one scope, to cancel it or to recognise its completion.
+///
+/// A ticket belongs to the scope that issued it: another scope (on the same context or
+/// another) refuses it with `EINVAL`, and tickets of different scopes never compare equal,
+/// even for the same slot and generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Ticket {
+    scope: u64,
     slot: u32,
     generation: u32,
 }
@@ -99,7 +104,7 @@ pub struct Scope<'scope, 'env: 'scope, const N: usize> {
     counts: [Cell<usize>; 4],
     /// No slot below this index is free (so `prepare` need not look there).
     free_hint: Cell<usize>,
-    /// Distinct for every scope of the process; part of each request's stamp.
+    /// Distinct for every scope of the process; part of each request's stamp and ticket.
     nonce: u64,
     events: RefCell<[Event; N]>,
     _scope: PhantomData<&'scope mut &'env ()>,
@@ -227,6 +232,11 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
         self.count(State::Free)
     }
 
+    /// True in a forked child that inherited this scope (see [`Context`]'s "fork").
+    pub(crate) fn forked(&self) -> bool {
+        self.ctx.borrow().forked()
+    }
+
     /// The `aio_data` the scope submits for slot `index` at `generation`: unique to this scope,
     /// slot and generation, so a completion is recognised by its stamp as well as its address.
     fn stamp(&self, index: usize, generation: u32) -> u64 {
@@ -250,7 +260,15 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
 
     /// Stores `request` in a free slot without submitting it (see [`Scope::submit_prepared`]).
     /// When all `N` slots are taken the request comes back with `EAGAIN`.
+    ///
+    /// In a forked child (which inherited the scope), every request comes back with `EINVAL`.
     pub fn prepare(&self, request: Request<'scope>) -> Result<Ticket, Rejected<'scope>> {
+        if self.forked() {
+            return Err(Rejected {
+                error: Errno::INVAL,
+                request,
+            });
+        }
         let mut slots = self.slots.borrow_mut();
         let hint = self.free_hint.get();
         let found = if self.free_slots() == 0 {
@@ -276,6 +294,7 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
         slot.generation = slot.generation.wrapping_add(1);
         slot.cb.aio_data = self.stamp(index, slot.generation);
         Ok(Ticket {
+            scope: self.nonce,
             slot: index as u32,
             generation: slot.generation,
         })
@@ -285,6 +304,12 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
     /// submission the refused requests stay prepared (submit them again after reaping, or
     /// [`Scope::discard_prepared`]).
     pub fn submit_prepared(&self) -> Result<usize, SubmitError> {
+        if self.count(State::Prepared) > 0 && self.forked() {
+            return Err(SubmitError {
+                submitted: 0,
+                error: Errno::INVAL,
+            });
+        }
         let mut slots = self.slots.borrow_mut();
         let mut batch = [core::ptr::null_mut::<iocb>(); N];
         let mut order = [0usize; N];
@@ -367,11 +392,16 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
     ///
     /// The scope's end waits, without a time limit, for every request still in the kernel:
     /// that is what makes lending buffers to it safe. Cancel or complete long waits first.
+    ///
+    /// In a forked child: `EINVAL`, and nothing is taken from the parent's ring.
     pub fn wait(
         &self,
         min: usize,
         timeout: Option<Duration>,
     ) -> Result<Completions<'_, 'scope, 'env, N>, Errno> {
+        if self.forked() {
+            return Err(Errno::INVAL);
+        }
         let need = min.saturating_sub(self.count(State::Done));
         if need > self.in_flight() {
             return Err(Errno::INVAL);
@@ -411,7 +441,13 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
     }
 
     /// Cancels the request behind `ticket`, telling apart what the kernel cannot.
+    ///
+    /// `EINVAL` for a ticket of another scope, for a prepared request that was not submitted
+    /// (see [`Scope::discard_prepared`]), and in a forked child.
     pub fn cancel(&self, ticket: Ticket) -> Result<ScopedCancel, Errno> {
+        if ticket.scope != self.nonce || self.forked() {
+            return Err(Errno::INVAL);
+        }
         let (address, cancelable) = {
             let slots = self.slots.borrow();
             let Some(slot) = slots
@@ -463,6 +499,7 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
         self.set_state(i, slot, State::Free);
         let completion = Completion {
             ticket: Ticket {
+                scope: self.nonce,
                 slot: i as u32,
                 generation: slot.generation,
             },
@@ -483,8 +520,9 @@ impl Slot<'_> {
     }
 }
 
-/// A value no earlier scope in this process used, for [`Scope::stamp`].
-fn next_nonce() -> u64 {
+/// A value no earlier scope (or POSIX layer) in this process used, for [`Scope::stamp`] and
+/// the owner of tickets and POSIX ids.
+pub(crate) fn next_nonce() -> u64 {
     static SCOPES: AtomicU64 = AtomicU64::new(1);
     // An odd multiplier is a bijection on u64: distinct counters give distinct nonces.
     SCOPES
@@ -533,8 +571,21 @@ impl<const N: usize> Drop for DrainOnDrop<'_, '_, '_, N> {
 impl<const N: usize> Scope<'_, '_, N> {
     /// Cancels in-flight polls, then reaps until nothing is in flight. Runs when the scope
     /// ends, normally or by unwinding; it is the reason a scope's buffers can be borrowed.
+    ///
+    /// In a forked child nothing is in flight for it: the requests are the parent's, and the
+    /// kernel writes their data into the parent's memory, not into the child's copy. The child
+    /// forgets them without touching the kernel or the parent's ring.
     fn drain(&self) {
         self.discard_prepared();
+        if self.forked() {
+            let mut slots = self.slots.borrow_mut();
+            for (i, slot) in slots.iter_mut().enumerate() {
+                if slot.state == State::InFlight {
+                    self.set_state(i, slot, State::Free);
+                }
+            }
+            return;
+        }
         let polls: [Option<*const iocb>; N] = {
             let slots = self.slots.borrow();
             core::array::from_fn(|i| {

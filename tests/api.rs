@@ -62,6 +62,15 @@ fn main() {
                 "scope_ignores_a_stale_event_at_a_slot_address",
                 scope_ignores_a_stale_event_at_a_slot_address,
             ),
+            (
+                "fork_child_cannot_take_parent_events",
+                fork_child_cannot_take_parent_events,
+            ),
+            ("fork_inside_a_scope", fork_inside_a_scope),
+            (
+                "tickets_belong_to_their_scope",
+                tickets_belong_to_their_scope,
+            ),
         ],
     )
 }
@@ -128,6 +137,9 @@ fn every_opcode_scoped() -> Outcome {
     let (mut a, mut b) = (pattern(100, 1), pattern(300, 2));
     let mut back = vec![0u8; 4096];
     let (mut x, mut y) = (vec![0u8; 250], vec![0u8; 150]);
+    // The iovec arrays are declared before the scope, like any buffer a scope borrows.
+    let wv = [IoSlice::new(&a), IoSlice::new(&b)];
+    let mut rv = [IoSliceMut::new(&mut x), IoSliceMut::new(&mut y)];
     let efd = eventfd();
     signal(&efd);
     let results: BTreeMap<u64, Result<usize, Errno>> = ctx.scope::<8, _>(|s| {
@@ -141,13 +153,11 @@ fn every_opcode_scoped() -> Outcome {
         collect(1);
         s.submit(Request::read(fd, &mut back, 0).user_data(2))
             .unwrap();
-        let wv = [IoSlice::new(&a), IoSlice::new(&b)];
-        let wv = &*Box::leak(Box::new(wv)); // 'scope-long iovec array
-        s.submit(Request::writev(fd, wv, 8192).user_data(3))
+        s.submit(Request::writev(fd, &wv, 8192).user_data(3))
             .unwrap();
         collect(2);
-        let rv = Box::leak(Box::new([IoSliceMut::new(&mut x), IoSliceMut::new(&mut y)]));
-        s.submit(Request::readv(fd, rv, 8192).user_data(4)).unwrap();
+        s.submit(Request::readv(fd, &mut rv, 8192).user_data(4))
+            .unwrap();
         s.submit(Request::fsync(fd).user_data(5)).unwrap();
         s.submit(Request::fdsync(fd).user_data(6)).unwrap();
         s.submit(Request::poll(efd.as_fd(), PollFlags::IN).user_data(7))
@@ -663,12 +673,13 @@ fn ring_pressure() -> Outcome {
     Passed
 }
 
-fn aio_nr() -> Option<u64> {
-    std::fs::read_to_string("/proc/sys/fs/aio-nr")
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+/// How many AIO rings this process has mapped (`/[aio]` lines of /proc/self/maps): the
+/// process's own contexts, whatever other processes on the machine do (the system-wide
+/// fs.aio-nr is not a proof of anything, since another process may set up or destroy
+/// contexts meanwhile). `None` without /proc.
+fn own_rings() -> Option<usize> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    Some(maps.lines().filter(|l| l.contains("/[aio]")).count())
 }
 
 /// A small deterministic generator (xorshift), so both runs see the same workload.
@@ -792,7 +803,7 @@ fn differential_ring_vs_syscall() -> Outcome {
         return skipped("the ring is not readable from user space");
     }
     drop(probe);
-    let before = aio_nr();
+    let before = own_rings();
     let n = 100_000;
     let by_ring = workload(true, n);
     let by_syscall = workload(false, n);
@@ -817,21 +828,21 @@ fn differential_ring_vs_syscall() -> Outcome {
         );
     }
     assert_eq!(
-        aio_nr(),
+        own_rings(),
         before,
-        "fs.aio-nr did not return to its starting value"
+        "the process's ring mappings did not return to their starting number"
     );
     Passed
 }
 
 fn destroy_reports_and_frees() -> Outcome {
-    let before = aio_nr();
+    let before = own_rings();
     let ctx = need_aio!(64);
-    if let (Some(b), Some(now)) = (before, aio_nr()) {
-        assert!(now > b, "fs.aio-nr did not grow");
+    if let (Some(b), Some(now)) = (before, own_rings()) {
+        assert_eq!(now, b + 1, "the new context's ring is not mapped");
     }
     assert_eq!(ctx.destroy(), Ok(()));
-    assert_eq!(aio_nr(), before);
+    assert_eq!(own_rings(), before, "io_destroy left the ring mapped");
     Passed
 }
 
@@ -954,5 +965,263 @@ fn scope_ignores_a_stale_event_at_a_slot_address() -> Outcome {
         Ok(0),
         "a scope request completed after the scope"
     );
+    Passed
+}
+
+// ---------------------------------------------------------------------------------------------
+// fork, and objects that cross scopes
+
+/// Forks. The child runs `child` and exits with its result, without unwinding into the harness
+/// or running any destructor; the parent gets that exit code (or fails the test if the child
+/// does not end within 20 s).
+fn in_child(child: impl FnOnce() -> i32) -> i32 {
+    // SAFETY: the child runs only `child` (this crate's calls, no locks another thread of the
+    // harness could hold) and then _exit.
+    match unsafe { libc::fork() } {
+        -1 => panic!("fork: {}", std::io::Error::last_os_error()),
+        0 => {
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(101);
+            // SAFETY: ends the child at once, as fork's child should.
+            unsafe { libc::_exit(code) }
+        }
+        pid => wait_child(pid),
+    }
+}
+
+/// Waits up to 20 s for child `pid`; its exit code, or a failure if it hangs or dies by a signal.
+fn wait_child(pid: libc::pid_t) -> i32 {
+    let start = std::time::Instant::now();
+    loop {
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid {
+            assert!(
+                libc::WIFEXITED(status),
+                "child died by signal {}",
+                libc::WTERMSIG(status)
+            );
+            return libc::WEXITSTATUS(status);
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            // SAFETY: killing our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("the forked child hung");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The ring is shared with a forked child, the kernel context is not. Every call on the
+/// inherited `Context`, `Reaper` and `Submitter` gives the child EINVAL (what the kernel gives it
+/// for that context id); none may take the parent's completions, which the parent then gets,
+/// all of them, in order. Before the fix the child's `try_wait` took all four.
+fn fork_child_cannot_take_parent_events() -> Outcome {
+    let mut ctx = need_aio!(16);
+    let spare = Context::new(4).unwrap();
+    let f = Scratch::new("fork-ctx");
+    std::fs::write(&f.path, pattern(4096, 4)).unwrap();
+    let mut bufs = [[0u8; 64]; 4];
+    let mut reqs: Vec<Request> = bufs
+        .iter_mut()
+        .enumerate()
+        .map(|(i, b)| Request::read(f.file.as_fd(), b, i as u64 * 64).user_data(i as u64))
+        .collect();
+    let mut batch: Vec<&mut Request> = reqs.iter_mut().collect();
+    // SAFETY: the buffers outlive the wait below, which reaps all four reads.
+    assert_eq!(unsafe { ctx.submit(&mut batch) }, Ok(4));
+    let first_iocb: *const linux_aio::raw::iocb = reqs[0].iocb();
+    if let Some(ready) = ctx.ready() {
+        assert_eq!(ready, 4, "buffered reads complete inside io_submit");
+    }
+    let ctx_ref = &mut ctx;
+    let fd = f.file.as_fd();
+    let code = in_child(move || {
+        let mut ev = [Event::default(); 8];
+        if ctx_ref.try_wait(&mut ev) != Err(Errno::INVAL) {
+            return 1;
+        }
+        if ctx_ref.wait(&mut ev, 1, Some(Duration::from_millis(50))) != Err(Errno::INVAL) {
+            return 2;
+        }
+        let mask = SigSet::empty();
+        if ctx_ref.wait_with_sigmask(&mut ev, 0, Some(Duration::ZERO), &mask) != Err(Errno::INVAL) {
+            return 3;
+        }
+        if ctx_ref.ready().is_some() {
+            return 4;
+        }
+        if ctx_ref.cancel(first_iocb) != Err(Errno::INVAL) {
+            return 5;
+        }
+        {
+            let (submitter, mut reaper) = ctx_ref.split();
+            if reaper.try_wait(&mut ev) != Err(Errno::INVAL) {
+                return 6;
+            }
+            if submitter.cancel(first_iocb) != Err(Errno::INVAL) {
+                return 7;
+            }
+            let mut more = [0u8; 8];
+            let mut r = Request::read(fd, &mut more, 0);
+            // SAFETY: refused (EINVAL); were it accepted, _exit follows before `more` dies.
+            let refused = unsafe { submitter.submit(&mut [&mut r]) };
+            if refused.map_err(|e| (e.submitted, e.error)) != Err((0, Errno::INVAL)) {
+                return 8;
+            }
+        }
+        ctx_ref.set_user_space_reaping(false);
+        if ctx_ref.try_wait(&mut ev) != Err(Errno::INVAL) {
+            return 9;
+        }
+        if spare.destroy() != Err(Errno::INVAL) {
+            return 10;
+        }
+        // The child's own contexts work.
+        match Context::new(4) {
+            Ok(mut own) => match own.try_wait(&mut ev) {
+                Ok(0) => 0,
+                _ => 11,
+            },
+            Err(_) => 12,
+        }
+    });
+    assert_eq!(code, 0, "check {code} failed in the forked child");
+    let mut ev = [Event::default(); 8];
+    let mut got = Vec::new();
+    while got.len() < 4 {
+        let n = ctx.wait(&mut ev, 1, Some(Duration::from_secs(5))).unwrap();
+        assert!(n > 0, "the parent lost completions to the child");
+        got.extend(ev[..n].iter().map(|e| (e.user_data(), e.result())));
+    }
+    assert_eq!(got, (0..4).map(|i| (i, Ok(64))).collect::<Vec<_>>());
+    drop(reqs);
+    let expected = pattern(4096, 4);
+    for (i, b) in bufs.iter().enumerate() {
+        assert!(b[..] == expected[i * 64..(i + 1) * 64], "buffer {i}");
+    }
+    Passed
+}
+
+/// A fork from inside a scope: the child's copy of the scope refuses everything with EINVAL
+/// and ends without waiting for (or taking) the parent's requests; the parent gets every
+/// completion, including the poll that completes after the fork.
+fn fork_inside_a_scope() -> Outcome {
+    let mut ctx = need_aio!(16);
+    need_poll!(ctx);
+    let f = Scratch::new("fork-scope");
+    std::fs::write(&f.path, pattern(256, 6)).unwrap();
+    let (r, w) = rustix::pipe::pipe().unwrap();
+    let mut buf = [0u8; 64];
+    let outcome = ctx.scope::<4, _>(|s| {
+        s.submit(Request::read(f.file.as_fd(), &mut buf, 0).user_data(1))
+            .unwrap();
+        let poll = s
+            .submit(Request::poll(r.as_fd(), PollFlags::IN).user_data(2))
+            .unwrap();
+        // SAFETY: the child only calls into the scope and returns from this closure; it ends
+        // with _exit right after the scope (below).
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let code = (|| {
+                if s.wait(0, Some(Duration::ZERO)).err() != Some(Errno::INVAL) {
+                    return 1;
+                }
+                if s.wait(1, Some(Duration::from_millis(50))).err() != Some(Errno::INVAL) {
+                    return 2;
+                }
+                if s.cancel(poll) != Err(Errno::INVAL) {
+                    return 3;
+                }
+                let refused = s.submit(Request::poll(w.as_fd(), PollFlags::OUT));
+                if refused.map_err(|e| e.error).err() != Some(Errno::INVAL) {
+                    return 4;
+                }
+                if s.submit_prepared() != Ok(0) {
+                    return 5;
+                }
+                0
+            })();
+            return Err(code); // the child ends its copy of the scope, then exits
+        }
+        rustix::io::write(&w, b"x").unwrap();
+        let mut done: Vec<u64> = Vec::new();
+        while done.len() < 2 {
+            let batch = s.wait(1, Some(Duration::from_secs(5))).unwrap();
+            done.extend(batch.map(|c| c.event.user_data()));
+        }
+        done.sort();
+        Ok((pid, done))
+    });
+    let (pid, done) = match outcome {
+        Ok(parent) => parent,
+        // SAFETY: the forked child, past its scope's end: exit at once.
+        Err(code) => unsafe { libc::_exit(code) },
+    };
+    assert_eq!(done, vec![1, 2], "the parent lost completions");
+    assert_eq!(&buf[..], &pattern(256, 6)[..64]);
+    let code = wait_child(pid);
+    assert_eq!(code, 0, "check {code} failed in the forked child");
+    Passed
+}
+
+/// A ticket names one request of one scope. Before the fix, a ticket kept from an ended scope
+/// cancelled the next scope's request at the same slot and generation, and tickets of
+/// different scopes compared equal.
+fn tickets_belong_to_their_scope() -> Outcome {
+    let mut ctx = need_aio!(8);
+    need_poll!(ctx);
+    let mut other = Context::new(8).unwrap();
+    let idle = eventfd();
+    let old = ctx.scope::<2, _>(|s| {
+        let t = s
+            .submit(Request::poll(idle.as_fd(), PollFlags::IN))
+            .unwrap();
+        s.cancel(t).unwrap();
+        let c = s
+            .wait(1, Some(Duration::from_secs(5)))
+            .unwrap()
+            .next()
+            .unwrap();
+        assert_eq!(c.ticket, t);
+        t
+    });
+    ctx.scope::<2, _>(|s| {
+        let t = s
+            .submit(Request::poll(idle.as_fd(), PollFlags::IN).user_data(7))
+            .unwrap(); // slot 0, generation 1, as `old`
+        assert_ne!(t, old, "tickets of two scopes compare equal");
+        assert_eq!(s.cancel(old), Err(Errno::INVAL), "a stale scope's ticket");
+        assert_eq!(
+            s.wait(0, Some(Duration::from_millis(20))).unwrap().count(),
+            0,
+            "the foreign ticket cancelled this scope's poll"
+        );
+        assert_eq!(s.in_flight(), 1);
+        other.scope::<2, _>(|s2| {
+            let t2 = s2
+                .submit(Request::poll(idle.as_fd(), PollFlags::IN))
+                .unwrap();
+            assert_ne!(t2, t);
+            assert_eq!(
+                s2.cancel(t),
+                Err(Errno::INVAL),
+                "another context's scope's ticket"
+            );
+            assert_eq!(s.cancel(t2), Err(Errno::INVAL));
+            assert_eq!(s2.in_flight(), 1);
+        });
+        assert_eq!(s.in_flight(), 1);
+        assert!(matches!(
+            s.cancel(t),
+            Ok(ScopedCancel::InProgress | ScopedCancel::Canceled)
+        ));
+        let c = s
+            .wait(1, Some(Duration::from_secs(5)))
+            .unwrap()
+            .next()
+            .unwrap();
+        assert_eq!((c.ticket, c.event.user_data()), (t, 7));
+    });
     Passed
 }

@@ -24,6 +24,9 @@ use runner::{skipped, Outcome, Passed};
 use scratch::Scratch;
 
 fn main() {
+    if std::env::var("LINUX_AIO_TEST_CHILD").as_deref() == Ok("lio-eintr") {
+        child_lio_listio_eintr();
+    }
     runner::run(
         "posix",
         &[
@@ -64,6 +67,24 @@ fn main() {
             ("return_once_and_in_progress", return_once_and_in_progress),
             ("capacity_exceeded_is_eagain", capacity_exceeded_is_eagain),
             ("scope_end_cancels_pending", scope_end_cancels_pending),
+            (
+                "stream_write_is_written_whole",
+                stream_write_is_written_whole,
+            ),
+            (
+                "partly_written_write_is_not_canceled",
+                partly_written_write_is_not_canceled,
+            ),
+            (
+                "finishing_during_cancel_is_all_done",
+                finishing_during_cancel_is_all_done,
+            ),
+            (
+                "lio_listio_wait_interrupted_is_eintr",
+                lio_listio_wait_interrupted_is_eintr,
+            ),
+            ("ids_belong_to_their_layer", ids_belong_to_their_layer),
+            ("fork_inside_the_layer", fork_inside_the_layer),
         ],
     )
 }
@@ -753,7 +774,305 @@ fn scope_end_cancels_pending() -> Outcome {
         1,
         "the request cancelled at the end was not notified"
     );
-    a[0] = 1; // the buffer is ours again
-    assert_eq!(a[0], 1);
+    // The cancelled read is gone for good: data that arrives now is neither written into the
+    // buffer nor taken from the pipe.
+    rustix::io::write(&_w, b"late").unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(a, [0u8; 4], "the cancelled read wrote into the buffer");
+    let mut back = [0u8; 8];
+    assert_eq!(
+        rustix::io::read(&r, &mut back),
+        Ok(4),
+        "the cancelled read took data"
+    );
+    assert_eq!(&back[..4], b"late");
+    Passed
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streams, cancellation races, signals, ids and fork (regressions found by outside review)
+
+/// "The aio_write() function shall write aiocbp->aio_nbytes to the file associated with
+/// aiocbp->aio_fildes from the buffer pointed to by aiocbp->aio_buf" as write() does: a
+/// blocking write on a pipe writes everything. Before the fix a 256 KiB write completed with
+/// 65536 (one pipe's worth). The next write on the same pipe starts only after it.
+fn stream_write_is_written_whole() -> Outcome {
+    let mut ctx = ctx();
+    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap(); // blocking
+    let big = scratch::pattern(256 * 1024, 11);
+    let small = scratch::pattern(1000, 12);
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 7000];
+        loop {
+            std::thread::sleep(Duration::from_micros(200));
+            match rustix::io::read(&r, &mut buf) {
+                Ok(0) => return got,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => panic!("reader: {e}"),
+            }
+        }
+    });
+    posix::with::<4, _>(ctx.as_mut(), |aio| {
+        let first = aio.aio_write(Aiocb::write(w.as_fd(), &big, 0)).unwrap();
+        let second = aio.aio_write(Aiocb::write(w.as_fd(), &small, 0)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for (id, len) in [(first, big.len()), (second, small.len())] {
+            while aio.aio_error(id) == Err(Errno::INPROGRESS) {
+                assert!(Instant::now() < deadline, "the writes did not finish");
+                let _ = aio.aio_suspend(&[id], Some(Duration::from_millis(100)));
+            }
+            assert_eq!(aio.aio_return(id).unwrap().result, Ok(len));
+        }
+    })
+    .unwrap();
+    drop(w);
+    let got = reader.join().unwrap();
+    assert_eq!(got.len(), big.len() + small.len());
+    assert!(
+        got == [big, small].concat(),
+        "bytes out of order or altered"
+    );
+    Passed
+}
+
+/// "If the requested operation(s) cannot be canceled" because they are in progress, the
+/// answer is AIO_NOTCANCELED: a stream write that has transferred part of its data is in
+/// progress. It then goes on, and completes with everything written.
+fn partly_written_write_is_not_canceled() -> Outcome {
+    let mut ctx = ctx();
+    need_async!(ctx);
+    let (r, w) = pipe(); // nobody reads until later: the first transfer fills the pipe
+    let big = scratch::pattern(256 * 1024, 13);
+    posix::with::<4, _>(ctx.as_mut(), |aio| {
+        let id = aio.aio_write(Aiocb::write(w.as_fd(), &big, 0)).unwrap();
+        assert_eq!(aio.aio_error(id), Err(Errno::INPROGRESS));
+        assert_eq!(
+            aio.aio_cancel(w.as_fd(), Some(id)),
+            Ok(CancelStatus::NotCanceled)
+        );
+        assert_eq!(
+            aio.aio_cancel(w.as_fd(), None),
+            Ok(CancelStatus::NotCanceled)
+        );
+        assert_eq!(aio.aio_error(id), Err(Errno::INPROGRESS), "not modified");
+        let mut got = 0;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while aio.aio_error(id) == Err(Errno::INPROGRESS) {
+            assert!(Instant::now() < deadline, "the write did not finish");
+            got += drain(&r);
+            let _ = aio.aio_suspend(&[id], Some(Duration::from_millis(10)));
+        }
+        got += drain(&r);
+        assert_eq!(aio.aio_return(id).unwrap().result, Ok(big.len()));
+        assert_eq!(got, big.len());
+    })
+    .unwrap();
+    Passed
+}
+
+/// A request that completes while aio_cancel takes the kernel's latest completions is done:
+/// "AIO_ALLDONE ... all of the operations have already completed", and aio_error agrees.
+/// Before the fix, a stream read whose data arrived just before the call was reported
+/// AIO_NOTCANCELED while aio_error said it was done.
+fn finishing_during_cancel_is_all_done() -> Outcome {
+    let mut ctx = ctx();
+    need_async!(ctx);
+    let (r, w) = pipe();
+    let mut buf = [0u8; 16];
+    posix::with::<4, _>(ctx.as_mut(), |aio| {
+        let id = aio.aio_read(Aiocb::read(r.as_fd(), &mut buf, 0)).unwrap();
+        assert_eq!(aio.aio_error(id), Err(Errno::INPROGRESS));
+        rustix::io::write(&w, b"hello").unwrap();
+        std::thread::sleep(Duration::from_millis(20)); // the kernel completes the POLL
+        assert_eq!(
+            aio.aio_cancel(r.as_fd(), Some(id)),
+            Ok(CancelStatus::AllDone)
+        );
+        assert_eq!(aio.aio_error(id), Ok(()));
+        assert_eq!(aio.aio_return(id).unwrap().result, Ok(5));
+    })
+    .unwrap();
+    assert_eq!(&buf[..5], b"hello");
+    Passed
+}
+
+/// Runs in a re-executed child: lio_listio(LIO_WAIT) on a read that cannot complete, with a
+/// signal 200 ms later. Exit 0 if the call failed with EINTR and the request went on.
+fn child_lio_listio_eintr() -> ! {
+    extern "C" fn on_usr1(_: i32) {}
+    // SAFETY: a handler that does nothing, without SA_RESTART, in this child process only.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_usr1 as extern "C" fn(i32) as usize;
+        assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
+    }
+    let mut ctx = ctx();
+    let (r, _w) = pipe();
+    let mut buf = [0u8; 4];
+    // SAFETY: pthread_self has no preconditions.
+    let main = unsafe { libc::pthread_self() };
+    let code = std::thread::scope(|t| {
+        t.spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            // SAFETY: signals a live thread of this process.
+            unsafe { libc::pthread_kill(main, libc::SIGUSR1) };
+        });
+        posix::with::<4, _>(ctx.as_mut(), |aio| {
+            let mut status = [Err(Errno::INVAL)];
+            let list = [Aiocb::read(r.as_fd(), &mut buf, 0)];
+            let ret = aio.lio_listio(ListMode::Wait, list, &mut status);
+            let still = status[0].map(|id| aio.aio_error(id));
+            println!("lio_listio: {ret:?}, then aio_error: {still:?}");
+            i32::from(!(ret == Err(Errno::INTR) && still == Ok(Err(Errno::INPROGRESS))))
+        })
+        .unwrap()
+    });
+    std::process::exit(code)
+}
+
+/// "[EINTR] A signal was delivered while waiting for all I/O requests to complete during an
+/// LIO_WAIT operation." Before the fix lio_listio went on waiting (here: for ever).
+fn lio_listio_wait_interrupted_is_eintr() -> Outcome {
+    let ctx = ctx();
+    need_async!(ctx);
+    drop(ctx);
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("LINUX_AIO_TEST_CHILD", "lio-eintr")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("lio_listio(LIO_WAIT) was still waiting 10 s after the signal");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(status.success(), "child: {status:?}: {out}");
+    Passed
+}
+
+/// An id belongs to the layer that issued it. Before the fix, an id kept from an ended layer
+/// named the next layer's request at the same slot and generation: aio_error, aio_cancel and
+/// aio_return reached it, and aio_return handed over its result and buffer.
+fn ids_belong_to_their_layer() -> Outcome {
+    let (mut ctx, mut inner_ctx) = (ctx(), ctx());
+    let s = Scratch::new("ids");
+    let file = &s.file;
+    let (a, b) = ([1u8; 8], [2u8; 8]);
+    let old = posix::with::<2, _>(ctx.as_mut(), |aio| {
+        let id = aio.aio_write(Aiocb::write(file.as_fd(), &a, 0)).unwrap();
+        settle(aio, id);
+        id // not returned: still "done" in the ended layer
+    })
+    .unwrap();
+    posix::with::<2, _>(ctx.as_mut(), |aio| {
+        let id = aio.aio_write(Aiocb::write(file.as_fd(), &b, 8)).unwrap(); // same slot
+        assert_ne!(id, old);
+        settle(aio, id);
+        assert_eq!(aio.aio_error(old), Err(Errno::INVAL));
+        assert_eq!(aio.aio_return(old).err(), Some(Errno::INVAL));
+        assert_eq!(aio.aio_cancel(file.as_fd(), Some(old)), Err(Errno::INVAL));
+        // A layer inside this one refuses this one's ids, and the other way round.
+        let mut c = [3u8; 8];
+        posix::with::<2, _>(inner_ctx.as_mut(), |inner| {
+            assert_eq!(inner.aio_error(id), Err(Errno::INVAL));
+            assert_eq!(inner.aio_return(id).err(), Some(Errno::INVAL));
+            let other = inner
+                .aio_read(Aiocb::read(file.as_fd(), &mut c, 0))
+                .unwrap();
+            settle(inner, other);
+            assert_eq!(aio.aio_error(other), Err(Errno::INVAL));
+            assert_eq!(inner.aio_return(other).unwrap().result, Ok(8));
+        })
+        .unwrap();
+        // The layer's own request was not touched by any of that.
+        let back = aio.aio_return(id).unwrap();
+        assert_eq!(back.result, Ok(8));
+        assert!(matches!(back.buffer, Buffer::Write(w) if w == b));
+    })
+    .unwrap();
+    Passed
+}
+
+/// A fork from inside the layer: the child's copy refuses every call with EINVAL, ends
+/// without waiting for or taking the parent's requests, and the parent completes them all.
+fn fork_inside_the_layer() -> Outcome {
+    let mut ctx = ctx();
+    need_async!(ctx);
+    let (r, w) = pipe();
+    let s = Scratch::new("fork");
+    let file = &s.file;
+    let data = [9u8; 16];
+    let mut buf = [0u8; 8];
+    let mut other = [0u8; 8];
+    let outcome = posix::with::<4, _>(ctx.as_mut(), |aio| {
+        let read = aio.aio_read(Aiocb::read(r.as_fd(), &mut buf, 0)).unwrap();
+        let write = aio.aio_write(Aiocb::write(file.as_fd(), &data, 0)).unwrap();
+        // SAFETY: the child only calls into the layer, returns from this closure, and exits
+        // right after the layer ends (below).
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let checks = [
+                aio.aio_error(read) == Err(Errno::INVAL),
+                aio.aio_return(write).err() == Some(Errno::INVAL),
+                aio.aio_suspend(&[read], Some(Duration::from_millis(50))) == Err(Errno::INVAL),
+                aio.aio_cancel(r.as_fd(), None) == Err(Errno::INVAL),
+                aio.aio_read(Aiocb::read(file.as_fd(), &mut other, 0)).err() == Some(Errno::INVAL),
+                aio.progress() == Err(Errno::INVAL),
+                {
+                    let mut st = [Ok(read)];
+                    let list = [Aiocb::sync(file.as_fd(), SyncMode::Sync)];
+                    aio.lio_listio(ListMode::NoWait, list, &mut st) == Err(Errno::INVAL)
+                },
+            ];
+            let failed = checks.iter().position(|ok| !ok).map_or(0, |i| i as i32 + 1);
+            return Err(failed);
+        }
+        rustix::io::write(&w, b"fork").unwrap();
+        settle(aio, read);
+        settle(aio, write);
+        Ok((
+            pid,
+            aio.aio_return(read).unwrap().result,
+            aio.aio_return(write).unwrap().result,
+        ))
+    })
+    .unwrap();
+    let (pid, read, write) = match outcome {
+        Ok(parent) => parent,
+        // SAFETY: the forked child, past the layer's end: exit at once.
+        Err(code) => unsafe { libc::_exit(code) },
+    };
+    assert_eq!((read, write), (Ok(4), Ok(16)), "the parent's requests");
+    assert_eq!(&buf[..4], b"fork");
+    let start = Instant::now();
+    let status = loop {
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            // SAFETY: our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("the forked child hung at the end of its copy of the layer");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(libc::WIFEXITED(status), "child killed by a signal");
+    assert_eq!(
+        libc::WEXITSTATUS(status),
+        0,
+        "check failed in the forked child"
+    );
     Passed
 }

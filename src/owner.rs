@@ -1,0 +1,146 @@
+//! Which process a context belongs to, so that a forked child never reaps its parent's ring.
+//!
+//! `fork` gives the child a copy of every `Context`, `Scope` and POSIX layer, and a *shared*
+//! mapping of each completion ring, but not the kernel contexts themselves: the kernel answers
+//! `EINVAL` to the child for every one of them. A child that read an inherited ring in user
+//! space and stored its `head` would consume completions that belong to the parent, which would
+//! then wait for ever. So every context records an [`Owner`], and the calls that could touch
+//! the ring, or would otherwise answer something other than the kernel's `EINVAL`, check it
+//! first.
+//!
+//! The check is one load. The process keeps a nonzero token in a private anonymous page marked
+//! `MADV_WIPEONFORK` (Linux 4.14): the page reads as zeros in a child, which then draws a token
+//! of its own the first time it needs one, from a counter that only grows (the child's copy of
+//! it is past every token the parent handed out). A context is the caller's if the token it
+//! recorded equals the page's.
+//!
+//! Without `MADV_WIPEONFORK` (kernels before 4.14, or an emulator that refuses it) the answer
+//! costs a `getpid` system call instead. Contexts then never read their ring in user space
+//! (every wait is an `io_getevents`, which the kernel refuses to a child by itself), and only the
+//! calls that do not reach the kernel, or to which the kernel's answer would be ambiguous
+//! (`io_cancel`'s `EINVAL` also means "not cancelable"), pay for `getpid`.
+
+use core::ffi::c_void;
+use core::ptr::null_mut;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// The process that created a context.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Owner {
+    /// The process's token page, when the kernel wipes it on fork.
+    marker: Option<&'static AtomicU64>,
+    /// The token the page held when the context was created (0 without a page).
+    token: u64,
+    /// The creating process's id, for the check without a page.
+    pid: i32,
+}
+
+/// The token page's address; [`NO_PAGE`] once mapping or marking it failed; 0 before the first try.
+static PAGE: AtomicUsize = AtomicUsize::new(0);
+const NO_PAGE: usize = 1;
+
+/// Source of process tokens; a child inherits its value, so its tokens differ from its parent's.
+static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
+
+/// The length mapped for the token page (the kernel rounds it up to its page size).
+const PAGE_LEN: usize = 4096;
+
+/// The process's token page, mapped and marked `MADV_WIPEONFORK` on first use.
+fn marker() -> Option<&'static AtomicU64> {
+    let mut page = PAGE.load(Ordering::Acquire);
+    if page == 0 {
+        page = map_marker();
+    }
+    if page == NO_PAGE {
+        return None;
+    }
+    // SAFETY: a page address stored in PAGE is a private anonymous mapping that is never
+    // unmapped, writable, and 4096-aligned; its first 8 bytes are only accessed atomically.
+    Some(unsafe { AtomicU64::from_ptr(page as *mut u64) })
+}
+
+#[cold]
+fn map_marker() -> usize {
+    use rustix::mm::{madvise, mmap_anonymous, munmap, Advice, MapFlags, ProtFlags};
+    let flags = ProtFlags::READ | ProtFlags::WRITE;
+    // SAFETY: a fresh anonymous mapping at an address of the kernel's choosing: nothing else
+    // refers to it.
+    let mapped = unsafe { mmap_anonymous(null_mut(), PAGE_LEN, flags, MapFlags::PRIVATE) };
+    let page = match mapped {
+        Ok(ptr) => {
+            // SAFETY: `ptr` is the page just mapped above.
+            match unsafe { madvise(ptr, PAGE_LEN, Advice::LinuxWipeOnFork) } {
+                Ok(()) => ptr as usize,
+                Err(_) => {
+                    // SAFETY: unmapping the page mapped above, which nothing refers to.
+                    let _ = unsafe { munmap(ptr, PAGE_LEN) };
+                    NO_PAGE
+                }
+            }
+        }
+        Err(_) => NO_PAGE,
+    };
+    match PAGE.compare_exchange(0, page, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => page,
+        Err(winner) => {
+            if page != NO_PAGE {
+                // SAFETY: another thread installed its page first; ours was never published.
+                let _ = unsafe { munmap(page as *mut c_void, PAGE_LEN) };
+            }
+            winner
+        }
+    }
+}
+
+/// This process's token, drawn on first use (and again in a forked child, whose page reads 0).
+fn token(marker: &AtomicU64) -> u64 {
+    let token = marker.load(Ordering::Relaxed);
+    if token != 0 {
+        return token;
+    }
+    let fresh = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+    match marker.compare_exchange(0, fresh, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => fresh,
+        Err(other) => other,
+    }
+}
+
+fn getpid() -> i32 {
+    rustix::process::getpid().as_raw_nonzero().get()
+}
+
+impl Owner {
+    /// The calling process.
+    pub(crate) fn current() -> Owner {
+        let marker = marker();
+        Owner {
+            marker,
+            token: marker.map_or(0, token),
+            pid: getpid(),
+        }
+    }
+
+    /// True if telling a forked child apart costs one load ([`Owner::forked`]); false if it
+    /// needs a system call ([`Owner::forked_slow`]), in which case contexts do not reap their
+    /// ring in user space.
+    pub(crate) fn is_cheap(&self) -> bool {
+        self.marker.is_some()
+    }
+
+    /// True if the caller is provably not the process that created the context (a forked
+    /// child). One load; without the token page, always false (the kernel tells the child
+    /// by itself wherever it is asked).
+    #[inline]
+    pub(crate) fn forked(&self) -> bool {
+        self.marker
+            .is_some_and(|m| m.load(Ordering::Relaxed) != self.token)
+    }
+
+    /// [`Owner::forked`], asking `getpid` when there is no token page.
+    pub(crate) fn forked_slow(&self) -> bool {
+        match self.marker {
+            Some(_) => self.forked(),
+            None => getpid() != self.pid,
+        }
+    }
+}
