@@ -262,10 +262,9 @@ impl Context {
         self.user_space_reaping = on && self.owner.is_cheap();
     }
 
-    /// True if this is a forked child's copy of the context (one load where the kernel has
-    /// `MADV_WIPEONFORK`, a `getpid` otherwise).
-    pub(crate) fn forked(&self) -> bool {
-        self.owner.forked_slow()
+    /// The process that created the context (see "fork" above).
+    pub(crate) fn owner(&self) -> Owner {
+        self.owner
     }
 
     /// `io_destroy`, reporting its error. Waits for every request in flight first.

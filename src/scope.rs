@@ -106,6 +106,8 @@ pub struct Scope<'scope, 'env: 'scope, const N: usize> {
     free_hint: Cell<usize>,
     /// Distinct for every scope of the process; part of each request's stamp and ticket.
     nonce: u64,
+    /// The context's owner, copied here for the fork check on every call.
+    owner: crate::owner::Owner,
     events: RefCell<[Event; N]>,
     _scope: PhantomData<&'scope mut &'env ()>,
 }
@@ -198,7 +200,9 @@ impl Context {
         &'env mut self,
         f: impl for<'scope> FnOnce(&'scope Scope<'scope, 'env, N>) -> T,
     ) -> T {
+        let owner = self.owner();
         let scope = Scope {
+            owner,
             ctx: RefCell::new(self),
             slots: RefCell::new(core::array::from_fn(|_| Slot {
                 cb: iocb::default(),
@@ -232,9 +236,18 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
         self.count(State::Free)
     }
 
-    /// True in a forked child that inherited this scope (see [`Context`]'s "fork").
+    /// True in a forked child that inherited this scope (see [`Context`]'s "fork"): one load
+    /// on Linux 4.14 and later. Where telling costs a `getpid` this says false, and the
+    /// kernel refuses the child whatever reaches it (submission, and waits, which then never
+    /// read the ring); [`Scope::forked_slow`] asks `getpid` where nothing else would tell.
+    #[inline]
     pub(crate) fn forked(&self) -> bool {
-        self.ctx.borrow().forked()
+        self.owner.forked()
+    }
+
+    /// [`Scope::forked`], asking `getpid` where the kernel lacks `MADV_WIPEONFORK`.
+    pub(crate) fn forked_slow(&self) -> bool {
+        self.owner.forked_slow()
     }
 
     /// The `aio_data` the scope submits for slot `index` at `generation`: unique to this scope,
@@ -445,7 +458,7 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
     /// `EINVAL` for a ticket of another scope, for a prepared request that was not submitted
     /// (see [`Scope::discard_prepared`]), and in a forked child.
     pub fn cancel(&self, ticket: Ticket) -> Result<ScopedCancel, Errno> {
-        if ticket.scope != self.nonce || self.forked() {
+        if ticket.scope != self.nonce || self.forked_slow() {
             return Err(Errno::INVAL);
         }
         let (address, cancelable) = {
@@ -577,7 +590,7 @@ impl<const N: usize> Scope<'_, '_, N> {
     /// forgets them without touching the kernel or the parent's ring.
     fn drain(&self) {
         self.discard_prepared();
-        if self.forked() {
+        if self.forked_slow() {
             let mut slots = self.slots.borrow_mut();
             for (i, slot) in slots.iter_mut().enumerate() {
                 if slot.state == State::InFlight {
