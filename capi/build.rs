@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The C test programs, `tests/c/<name>.c` (the list `tests/capi.rs` runs).
-const PROGRAMS: &[&str] = &["setup", "rw", "cancel", "queue", "threads", "syscalls"];
+const PROGRAMS: &[&str] = &[
+    "setup", "rw", "cancel", "queue", "threads", "syscalls", "fork",
+];
 
 /// Every entry point of libaio 0.3.113 (`name@@VERSION` is the default, `name@VERSION` a
 /// compatibility one), for the link stub.

@@ -250,9 +250,10 @@ impl Context {
         self.ring.as_ref().filter(|r| r.intact()).map(Ring::pending)
     }
 
-    /// True if waits take completions straight from the ring before making a system call.
+    /// True if waits take completions straight from the ring before making a system call
+    /// (never in a forked child, whose waits all fail).
     pub fn user_space_reaping(&self) -> bool {
-        self.user_space_reaping && self.ring.is_some()
+        self.user_space_reaping && self.ring.is_some() && !self.owner.forked()
     }
 
     /// Turns user-space reaping on (the default where the ring is usable) or off (every wait
@@ -510,6 +511,13 @@ impl Submitter<'_> {
     /// [`Submitter::submit`] applies to every request they describe.
     #[inline]
     pub unsafe fn submit_raw(&self, iocbs: *mut *mut iocb, n: usize) -> Result<usize, SubmitError> {
+        if n == 0 && self.owner.forked_slow() {
+            // What the kernel answers a child for any io_submit on this context, even of 0.
+            return Err(SubmitError {
+                submitted: 0,
+                error: Errno::INVAL,
+            });
+        }
         let mut done = 0;
         while done < n {
             // SAFETY: forwarded to the caller; `done < n` keeps the pointer in the array.

@@ -1,4 +1,16 @@
-//! Linux native asynchronous I/O for `#![no_std]
+//! Linux native asynchronous I/O for `#![no_std]` Rust.
+//!
+//! - [`Context`], [`Request`], [`Context::scope`]: the safe API (on `unix` targets; on the
+//!   ENOSYS module every context creation fails with `ENOSYS`). Completions are taken straight
+//!   from the kernel's ring when it is usable, with `io_getevents` as the fallback.
+//! - [`raw`]: the six AIO system calls, `struct iocb`, `struct io_event`, the completion-ring
+//!   header and the `IOCB_*`/`RWF_*` constants, per architecture, generated from the kernel's
+//!   UAPI headers. On targets without an architecture module every call returns `-ENOSYS`.
+//!
+//! Supported architectures: x86_64, aarch64, riscv64 and powerpc64le Linux. See the README for
+//! the layers, the architecture matrix, regeneration and vendoring.
+
+#![no_std]
 #![warn(missing_docs)]
 // Where `unsafe` may appear is a lint, not a convention: nowhere, except in the modules below
 // that say `allow(unsafe_code)`, each for one reason. Every unsafe operation there sits in its

@@ -89,7 +89,10 @@ pub enum Notify<'scope> {
     None,
     /// Called with the request's id, from within the layer call that completes it.
     Callback(&'scope dyn Fn(Id)),
-    /// 1 is added to this eventfd.
+    /// 1 is added to this eventfd. Anything but an eventfd (or another anonymous-inode
+    /// descriptor, which refuses the write) is refused with `EINVAL` when the request is
+    /// queued, as the kernel refuses it for `IOCB_FLAG_RESFD`: the layer never writes into a
+    /// file, pipe or socket that was passed here by mistake.
     Eventfd(BorrowedFd<'scope>),
 }
 
@@ -312,6 +315,24 @@ fn classify(cb: &Aiocb<'_>) -> Result<bool, Errno> {
             kind,
             FileType::RegularFile | FileType::BlockDevice
         )),
+    }
+}
+
+/// `ANON_INODE_FS_MAGIC` (linux/magic.h): the filesystem of eventfds, and of the other
+/// anonymous-inode descriptors (signalfd, timerfd, epoll, ...), which all refuse an 8-byte write.
+const ANON_INODE_FS_MAGIC: u32 = 0x0904_1934;
+
+/// `EINVAL` unless `fd` is an anonymous-inode descriptor such as an eventfd (see
+/// [`Notify::Eventfd`]).
+fn check_eventfd(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    let fs = rustix::fs::fstatfs(fd)?;
+    // f_type is a signed or unsigned word depending on the architecture; the magic is 32 bits.
+    #[allow(clippy::unnecessary_cast)]
+    let kind = fs.f_type as u64 as u32;
+    if kind == ANON_INODE_FS_MAGIC {
+        Ok(())
+    } else {
+        Err(Errno::INVAL)
     }
 }
 
@@ -651,6 +672,9 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
     }
 
     fn enqueue(&self, cb: Aiocb<'scope>) -> Result<Id, Errno> {
+        if let Notify::Eventfd(fd) = cb.notify {
+            check_eventfd(fd)?;
+        }
         let stream = classify(&cb)?;
         let id = {
             let mut inner = self.inner.borrow_mut();

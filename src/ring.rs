@@ -15,6 +15,19 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::raw::{aio_ring, io_event, AIO_RING_INCOMPAT_FEATURES, AIO_RING_MAGIC};
 
+/// A token that differs between this process and every child made from it without `CLONE_VM`
+/// (`fork`, `_Fork`, raw `clone`/`clone3`), for layers that keep contexts in tables of their own,
+/// such as a C ABI. A child inherits every ring as shared memory but not the contexts, and must
+/// never reap them: record the token next to each context right after `io_setup`, and read a
+/// ring only while the calling process's token still equals the recorded one.
+///
+/// One load after the first call (which maps a page marked `MADV_WIPEONFORK`; a child sees it
+/// zeroed and draws a token of its own). `None` where the kernel cannot wipe a page on fork
+/// (before Linux 4.14): then do not read rings in user space at all.
+pub fn process_token() -> Option<core::num::NonZeroU64> {
+    crate::owner::process_token().and_then(core::num::NonZeroU64::new)
+}
+
 /// Size of the ring header; the events start right after it.
 const HEADER_LEN: usize = core::mem::size_of::<aio_ring>();
 

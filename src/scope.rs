@@ -90,6 +90,8 @@ struct Slot<'scope> {
     buffer: Option<Buffer<'scope>>,
     state: State,
     generation: u32,
+    /// The latest generation `discard_prepared` freed (0: none): its ticket never ran.
+    discarded: u32,
     event: Event,
 }
 
@@ -210,6 +212,7 @@ impl Context {
                 buffer: None,
                 state: State::Free,
                 generation: 0,
+                discarded: 0,
                 event: Event::default(),
             })),
             counts: [Cell::new(N), Cell::new(0), Cell::new(0), Cell::new(0)],
@@ -317,7 +320,7 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
     /// submission the refused requests stay prepared (submit them again after reaping, or
     /// [`Scope::discard_prepared`]).
     pub fn submit_prepared(&self) -> Result<usize, SubmitError> {
-        if self.count(State::Prepared) > 0 && self.forked() {
+        if self.forked() {
             return Err(SubmitError {
                 submitted: 0,
                 error: Errno::INVAL,
@@ -361,6 +364,7 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
             if slot.state == State::Prepared {
                 self.set_state(i, slot, State::Free);
                 slot.buffer = None;
+                slot.discarded = slot.generation;
             }
         }
     }
@@ -456,19 +460,22 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
     /// Cancels the request behind `ticket`, telling apart what the kernel cannot.
     ///
     /// `EINVAL` for a ticket of another scope, for a prepared request that was not submitted
-    /// (see [`Scope::discard_prepared`]), and in a forked child.
+    /// (see [`Scope::discard_prepared`]) or was discarded since, and in a forked child.
     pub fn cancel(&self, ticket: Ticket) -> Result<ScopedCancel, Errno> {
         if ticket.scope != self.nonce || self.forked_slow() {
             return Err(Errno::INVAL);
         }
         let (address, cancelable) = {
             let slots = self.slots.borrow();
-            let Some(slot) = slots
-                .get(ticket.slot as usize)
-                .filter(|s| s.generation == ticket.generation)
-            else {
-                return Ok(ScopedCancel::AlreadyComplete);
+            let Some(slot) = slots.get(ticket.slot as usize) else {
+                return Err(Errno::INVAL); // no scope of this one's size issued it
             };
+            if slot.discarded == ticket.generation {
+                return Err(Errno::INVAL); // prepared, then discarded: it never ran
+            }
+            if slot.generation != ticket.generation {
+                return Ok(ScopedCancel::AlreadyComplete); // completed, and the slot reused
+            }
             match slot.state {
                 State::InFlight => {}
                 State::Prepared => return Err(Errno::INVAL),

@@ -649,7 +649,8 @@ fn lio_listio_wait_reports_eio() -> Outcome {
 
 /// Requests that could only wait for ever are refused when queued (found in review): a read on
 /// a pipe's write end, a write on its read end, a directory; fsync on a pipe fails at once; an
-/// empty `aio_suspend` list is EINVAL; an eventfd notification never blocks.
+/// empty `aio_suspend` list is EINVAL; an eventfd notification never blocks, and one that is
+/// not an eventfd (a full blocking pipe, a regular file) is refused, never written to.
 fn impossible_requests_fail_at_once() -> Outcome {
     let mut ctx = ctx();
     let (r, w) = pipe();
@@ -662,6 +663,10 @@ fn impossible_requests_fail_at_once() -> Outcome {
     fill(&fw);
     rustix::fs::fcntl_setfl(&fw, rustix::fs::OFlags::empty()).unwrap();
     let s = Scratch::new("impossible");
+    let victim = Scratch::new("impossible-victim");
+    // An eventfd one short of overflowing: a notification would block (or fail) there.
+    let full = scratch::eventfd();
+    rustix::io::write(&full, &(u64::MAX - 1).to_ne_bytes()).unwrap();
     let t0 = Instant::now();
     posix::with::<4, _>(ctx.as_mut(), |aio| {
         assert_eq!(
@@ -682,13 +687,28 @@ fn impossible_requests_fail_at_once() -> Outcome {
         settle(aio, f);
         assert_eq!(aio.aio_error(f), Err(Errno::INVAL), "fsync on a pipe");
         assert_eq!(aio.aio_suspend(&[], None), Err(Errno::INVAL));
+        for not_eventfd in [fw.as_fd(), victim.file.as_fd()] {
+            let refused = aio.aio_write(
+                Aiocb::write(s.file.as_fd(), &msg, 0).notify(Notify::Eventfd(not_eventfd)),
+            );
+            assert_eq!(
+                refused.err(),
+                Some(Errno::INVAL),
+                "a notification fd that is no eventfd"
+            );
+        }
         let id = aio
-            .aio_write(Aiocb::write(s.file.as_fd(), &msg, 0).notify(Notify::Eventfd(fw.as_fd())))
+            .aio_write(Aiocb::write(s.file.as_fd(), &msg, 0).notify(Notify::Eventfd(full.as_fd())))
             .unwrap();
         settle(aio, id);
         assert_eq!(aio.aio_return(id).unwrap().result, Ok(4));
     })
     .unwrap();
+    assert_eq!(
+        std::fs::metadata(&victim.path).unwrap().len(),
+        0,
+        "the layer wrote into a regular file passed as an eventfd"
+    );
     assert!(
         t0.elapsed() < Duration::from_secs(5),
         "took {:?}",

@@ -27,17 +27,21 @@
 //! interrupted is reaping (it would wait for that code forever).
 //!
 //! # fork
-//! A child inherits the ring (shared memory) but not the context: the kernel answers `EINVAL` to
-//! the child. A child reading the ring would steal its parent's completions, so a `pthread_atfork`
-//! child handler empties the table, and the child's calls all go to the kernel. If the handler
-//! cannot be installed, no context is recorded (and none is read in user space).
+//! A child inherits the ring (shared memory) and this table, but not the context: the kernel
+//! answers `EINVAL` to the child. A child reading the ring would steal its parent's completions,
+//! so each slot records the process token of the process that created the context
+//! (`linux_aio::ring::process_token`, which a child sees change however it was made: `fork`,
+//! `_Fork`, raw `clone` or `clone3`, with or without `pthread_atfork` handlers), and a slot counts
+//! only for the process whose token it holds: in a child every inherited context is unknown,
+//! and its calls all go to the kernel. A child reuses inherited slots for contexts of its own.
+//! Where the kernel has no `MADV_WIPEONFORK` (before 4.14) no context is recorded, and none is
+//! read in user space.
 
-use core::ffi::c_int;
 use core::hint::spin_loop;
-use core::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering::SeqCst};
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::SeqCst};
 
 use linux_aio::raw::{aio_context_t, aio_ring};
-use linux_aio::ring::Ring;
+use linux_aio::ring::{process_token, Ring};
 
 /// How many live contexts can be reaped in user space.
 const SLOTS: usize = 64;
@@ -49,6 +53,8 @@ const KERNEL: usize = 2;
 struct Slot {
     /// The context id (the ring's address), 0 for a free slot.
     ctx: AtomicUsize,
+    /// The process token of the process that recorded `ctx` (the slot is free for any other).
+    owner: AtomicU64,
     /// The ring's slot count as read right after `io_setup`; 0 while not (or no longer) usable.
     nr: AtomicU32,
     /// `USER` and/or `KERNEL` times the number of threads in the kernel.
@@ -59,6 +65,7 @@ impl Slot {
     const fn new() -> Slot {
         Slot {
             ctx: AtomicUsize::new(0),
+            owner: AtomicU64::new(0),
             nr: AtomicU32::new(0),
             reapers: AtomicUsize::new(0),
         }
@@ -67,22 +74,32 @@ impl Slot {
 
 static TABLE: [Slot; SLOTS] = [const { Slot::new() }; SLOTS];
 
+/// This process's token, or 0 where none can be had (then nothing is ever recorded).
+fn me() -> u64 {
+    process_token().map_or(0, |t| t.get())
+}
+
+/// The slot recording `ctx` for this process (a forked child finds none of its parent's).
 fn find(ctx: aio_context_t) -> Option<&'static Slot> {
-    if ctx == 0 {
+    let me = me();
+    if ctx == 0 || me == 0 {
         return None;
     }
-    TABLE.iter().find(|s| s.ctx.load(SeqCst) == ctx as usize)
+    TABLE
+        .iter()
+        .find(|s| s.ctx.load(SeqCst) == ctx as usize && s.owner.load(SeqCst) == me)
 }
 
 /// Records a context that `io_setup` has just created. Without room in the table, or without
-/// the fork handler, the context is simply always reaped by the system call.
+/// a process token, the context is simply always reaped by the system call.
 pub fn register(ctx: aio_context_t) {
     // SAFETY: io_setup has just mapped the ring at `ctx`, and only the kernel has written to it.
     // The Ring is dropped at the end of this function; only its slot count is kept.
     let Some(ring) = (unsafe { Ring::attach(ctx as *mut aio_ring) }) else {
         return;
     };
-    if !fork_handler_installed() {
+    let me = me();
+    if me == 0 {
         return;
     }
     // Still recorded: a context at this address was destroyed without this library's
@@ -92,12 +109,18 @@ pub fn register(ctx: aio_context_t) {
         return;
     }
     for slot in &TABLE {
-        if slot
-            .ctx
-            .compare_exchange(0, ctx as usize, SeqCst, SeqCst)
-            .is_ok()
+        // Free, or another process's (inherited through fork): nobody in this process uses it.
+        let (seen, owner) = (slot.ctx.load(SeqCst), slot.owner.load(SeqCst));
+        if (seen == 0 || owner != me)
+            && slot
+                .ctx
+                .compare_exchange(seen, ctx as usize, SeqCst, SeqCst)
+                .is_ok()
         {
+            // find() matches the slot only once `owner` is stored, so the rest is in place first.
+            slot.reapers.store(0, SeqCst);
             slot.nr.store(ring.nr(), SeqCst);
+            slot.owner.store(me, SeqCst);
             return;
         }
     }
@@ -108,6 +131,7 @@ pub fn register(ctx: aio_context_t) {
 pub fn unregister(ctx: aio_context_t) {
     if let Some(slot) = find(ctx) {
         slot.nr.store(0, SeqCst);
+        slot.owner.store(0, SeqCst);
         slot.ctx.store(0, SeqCst);
         // A reader that set USER before the store above may still be copying; one that sets it
         // afterwards sees ctx gone and lets go without touching the ring.
@@ -134,7 +158,8 @@ impl UserReaper {
             .ok()?;
         // Looked at again now that USER is set: unregister() clears ctx before it waits for USER.
         let nr = slot.nr.load(SeqCst);
-        let ring = if slot.ctx.load(SeqCst) == ctx as usize && nr != 0 {
+        let ours = slot.ctx.load(SeqCst) == ctx as usize && slot.owner.load(SeqCst) == me();
+        let ring = if ours && nr != 0 {
             // SAFETY: `ctx` is recorded, so this library's io_setup created it, and io_destroy
             // cannot unmap it while USER is held. The header is checked again by attach() and its
             // slot count must still be the one read right after io_setup, so the Ring is exactly
@@ -196,48 +221,6 @@ impl Drop for KernelReaper {
     fn drop(&mut self) {
         if let Some(slot) = self.0 {
             slot.reapers.fetch_sub(KERNEL, SeqCst);
-        }
-    }
-}
-
-#[link(name = "c")]
-extern "C" {
-    fn pthread_atfork(
-        prepare: Option<extern "C" fn()>,
-        parent: Option<extern "C" fn()>,
-        child: Option<extern "C" fn()>,
-    ) -> c_int;
-}
-
-/// The child side of `fork`: only the forking thread exists, and no context is the child's.
-extern "C" fn forget_all() {
-    for slot in &TABLE {
-        slot.nr.store(0, SeqCst);
-        slot.ctx.store(0, SeqCst);
-        slot.reapers.store(0, SeqCst);
-    }
-}
-
-/// Installs `forget_all` as a fork child handler, once; false if that failed.
-fn fork_handler_installed() -> bool {
-    const NOT_YET: u8 = 0;
-    const INSTALLING: u8 = 1;
-    const INSTALLED: u8 = 2;
-    const FAILED: u8 = 3;
-    static STATE: AtomicU8 = AtomicU8::new(NOT_YET);
-    loop {
-        match STATE.compare_exchange(NOT_YET, INSTALLING, SeqCst, SeqCst) {
-            Ok(_) => {
-                // SAFETY: forget_all is a plain function of this library. glibc's pthread_atfork
-                // (from libc_nonshared.a) registers it under this library's __dso_handle, and
-                // dlclose removes it with the library.
-                let ok = unsafe { pthread_atfork(None, None, Some(forget_all)) } == 0;
-                STATE.store(if ok { INSTALLED } else { FAILED }, SeqCst);
-                return ok;
-            }
-            Err(INSTALLED) => return true,
-            Err(FAILED) => return false,
-            Err(_) => spin_loop(),
         }
     }
 }

@@ -22,7 +22,7 @@
 //!
 //! Every function returns the kernel's value (a count, 0, or a negated errno) as an `int`, as
 //! libaio's `int ret = syscall(...)` does, and never touches `errno`: the system calls go through
-//! linux-aio's entry, not libc (whose only use here is one `pthread_atfork`, see `contexts`).
+//! linux-aio's entry, not libc.
 //!
 //! # Reaping
 //! libaio 0.3.113 always makes the `io_getevents` system call, but for one shortcut: with a zero

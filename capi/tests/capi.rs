@@ -72,7 +72,7 @@ fn main() {
         ("static: and runs", static_run),
     ];
     tests.extend(c_tests!(
-        "setup", "rw", "cancel", "queue", "threads", "syscalls"
+        "setup", "rw", "cancel", "queue", "threads", "syscalls", "fork"
     ));
     runner::run("capi", &tests)
 }
