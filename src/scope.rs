@@ -239,6 +239,12 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
         self.count(State::Free)
     }
 
+    /// Number of completions reaped and not yet handed out (the next [`Scope::wait`] hands
+    /// them out without waiting).
+    pub(crate) fn reaped(&self) -> usize {
+        self.count(State::Done)
+    }
+
     /// True in a forked child that inherited this scope (see [`Context`]'s "fork"): one load
     /// on Linux 4.14 and later. Where telling costs a `getpid` this says false, and the
     /// kernel refuses the child whatever reaches it (submission, and waits, which then never

@@ -4,6 +4,8 @@
 //! Every test needs kernel AIO and reports SKIPPED (with the reason) where `io_setup` answers
 //! ENOSYS: qemu-user, kernels without CONFIG_AIO, the ENOSYS module.
 
+#[path = "support/reexec.rs"]
+mod reexec;
 #[path = "support/runner.rs"]
 mod runner;
 #[path = "support/scratch.rs"]
@@ -554,7 +556,7 @@ fn child_eintr() -> ! {
 
 fn signal_during_wait_is_eintr() -> Outcome {
     let _probe = need_aio!(1);
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
+    let out = reexec::self_command()
         .env("LINUX_AIO_TEST_CHILD", "eintr")
         .output()
         .unwrap();

@@ -7,6 +7,8 @@
 //! something before its first `Context` (a seccomp filter that makes
 //! `madvise(MADV_WIPEONFORK)` fail, forcing the getpid fallback of `src/owner.rs`).
 
+#[path = "support/reexec.rs"]
+mod reexec;
 #[path = "support/runner.rs"]
 mod runner;
 #[path = "support/scratch.rs"]
@@ -845,8 +847,7 @@ fn refuse_wipeonfork() -> bool {
 }
 
 fn run_self(mode: &str) -> (i32, String) {
-    let exe = std::env::current_exe().unwrap();
-    let mut child = std::process::Command::new(exe)
+    let mut child = reexec::self_command()
         .env("ATK_CHILD", mode)
         .stdout(std::process::Stdio::piped())
         .spawn()

@@ -6,6 +6,8 @@
 //! runs every request synchronously: tests that need a request held in progress then report
 //! SKIPPED with that reason, and the rest run unchanged.
 
+#[path = "support/reexec.rs"]
+mod reexec;
 #[path = "support/runner.rs"]
 mod runner;
 #[path = "support/scratch.rs"]
@@ -957,7 +959,7 @@ fn lio_listio_wait_interrupted_is_eintr() -> Outcome {
     let ctx = ctx();
     need_async!(ctx);
     drop(ctx);
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+    let mut child = reexec::self_command()
         .env("LINUX_AIO_TEST_CHILD", "lio-eintr")
         .stdout(std::process::Stdio::piped())
         .spawn()

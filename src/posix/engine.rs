@@ -1,37 +1,70 @@
-//! The layer's engine: queueing, the kernel requests behind each control block (a transfer or
-//! sync for files; a readiness POLL, then transfers, for streams), the completions that move
-//! them on, cancellation and notification.
+//! The layer's engine: queueing, the kernel requests behind each control block, the
+//! completions that move them on, cancellation and notification.
+//!
+//! Files (and syncs) go to the kernel as one request each. A stream request (pipe, socket,
+//! terminal, ...) is a small state machine, one request per descriptor and direction at a time:
+//!
+//! - it first tries the transfer with `RWF_NOWAIT` (it completes inside `io_submit`); `EAGAIN`
+//!   means "not ready": a kernel POLL waits for readiness, and the transfer is tried again;
+//! - where the kernel refuses `RWF_NOWAIT` for the file (`EOPNOTSUPP`: Linux 6.1 for pipes and
+//!   sockets, later kernels for FIFOs and terminals), the transfer goes without it, but only
+//!   right after a readiness report, and only on descriptors where that cannot block: pipes and
+//!   byte-stream sockets in chunks of `PIPE_BUF`, datagram and seqpacket sockets a whole message
+//!   at a time. Anything else (a terminal) fails with `EOPNOTSUPP` rather than block a call;
+//! - a read ends with its first transfer; a write goes on until all of it is written, or an
+//!   error stops it (it then ends with the count written, if any);
+//! - zero-byte requests and requests on listening sockets never wait: `read`/`write` return at
+//!   once there, and so does the transfer;
+//! - where the kernel cannot POLL a descriptor at all (it refuses files that wait on two queues:
+//!   a FIFO opened for reading and writing, terminals), a request that would have to wait fails
+//!   with `EOPNOTSUPP` (a write that has transferred part of its data ends with that count).
 
 use core::time::Duration;
 
 use rustix::fd::{AsRawFd, BorrowedFd};
 use rustix::io::Errno;
 
-use super::{Aio, Aiocb, CancelStatus, Id, Notify, Op, State, SyncMode};
+use super::{Aio, Aiocb, CancelStatus, Id, Kind, Notify, Op, State, SyncMode, AIO_PRIO_DELTA_MAX};
 use crate::request::{Buffer, IoPriority, IoPriorityClass, Request, RwFlags};
 
-/// Checks `cb` against its descriptor and says whether it goes the stream way (readiness,
-/// then transfer): `EISDIR` for a directory, `EBADF` for a read on a descriptor not open for
-/// reading (or a write on one not open for writing), so that no request waits for a readiness
-/// that cannot come. Syncs never wait for readiness: the kernel answers them directly.
-fn classify(cb: &Aiocb<'_>) -> Result<bool, Errno> {
+/// What a request on this descriptor needs: its [`Kind`], and whether it is "immediate" (see
+/// the module docs). Refuses what could only fail or wait for ever: `EISDIR` for a read or
+/// write on a directory; `EBADF` for a read on a descriptor not open for reading, a write (or a
+/// sync, as glibc's aio_fsync says) on one not open for writing.
+pub(super) fn classify(cb: &Aiocb<'_>) -> Result<(Kind, bool), Errno> {
     use rustix::fs::{FileType, OFlags};
     let kind = FileType::from_raw_mode(rustix::fs::fstat(cb.fd)?.st_mode);
-    if kind == FileType::Directory {
-        return Err(Errno::ISDIR);
-    }
     let mode = rustix::fs::fcntl_getfl(cb.fd)? & OFlags::RWMODE;
     let readable = mode == OFlags::RDONLY || mode == OFlags::RDWR;
     let writable = mode == OFlags::WRONLY || mode == OFlags::RDWR;
     match cb.op {
-        Op::Read if !readable => Err(Errno::BADF),
-        Op::Write if !writable => Err(Errno::BADF),
-        Op::Fsync(_) => Ok(false),
-        _ => Ok(!matches!(
-            kind,
-            FileType::RegularFile | FileType::BlockDevice
-        )),
+        Op::Fsync(_) if !writable => return Err(Errno::BADF),
+        Op::Fsync(_) => return Ok((Kind::File, false)),
+        _ if kind == FileType::Directory => return Err(Errno::ISDIR),
+        Op::Read if !readable => return Err(Errno::BADF),
+        Op::Write if !writable => return Err(Errno::BADF),
+        _ => {}
     }
+    let empty = cb.buffer.is_empty();
+    Ok(match kind {
+        FileType::RegularFile | FileType::BlockDevice => (Kind::File, false),
+        FileType::Fifo => (Kind::Pipe, empty),
+        FileType::Socket => {
+            use rustix::net::{sockopt, SocketType};
+            let listening = sockopt::socket_acceptconn(cb.fd).unwrap_or(false);
+            let message = matches!(
+                sockopt::socket_type(cb.fd),
+                Ok(SocketType::DGRAM | SocketType::SEQPACKET | SocketType::RDM)
+            );
+            let kind = if message {
+                Kind::MessageSocket
+            } else {
+                Kind::ByteSocket
+            };
+            (kind, empty || listening)
+        }
+        _ => (Kind::Other, empty),
+    })
 }
 
 /// `ANON_INODE_FS_MAGIC` (linux/magic.h): the filesystem of eventfds, and of the other
@@ -60,6 +93,43 @@ const ADVANCE_ROUNDS: usize = 64;
 
 fn user_data(index: usize, generation: u32) -> u64 {
     (u64::from(generation) << 32) | index as u64
+}
+
+/// What to hand the kernel for a slot.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Submit {
+    /// The transfer or sync.
+    Transfer,
+    /// A POLL for the readiness the transfer needs.
+    Poll,
+}
+
+/// `result`, or the count written so far when a write has transferred part of its data.
+fn partial_or(done: usize, result: Result<usize, Errno>) -> Result<usize, Errno> {
+    if done > 0 {
+        Ok(done)
+    } else {
+        result
+    }
+}
+
+/// Frees a slot whose request was never handed back to the caller, if `enqueue` unwinds
+/// (a notification callback that panics while the request completes inside `aio_read`).
+struct Unclaimed<'g, 'a, 'scope, 'env, const N: usize> {
+    aio: &'g Aio<'a, 'scope, 'env, N>,
+    index: usize,
+}
+
+impl<const N: usize> Drop for Unclaimed<'_, '_, '_, '_, N> {
+    fn drop(&mut self) {
+        if let Ok(mut inner) = self.aio.inner.try_borrow_mut() {
+            let slot = &mut inner.slots[self.index];
+            if matches!(slot.state, State::Done(_)) {
+                slot.state = State::Free;
+                slot.cb = None;
+            }
+        }
+    }
 }
 
 impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
@@ -118,9 +188,11 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
         }
     }
 
-    /// [`Aio::progress`]. A stream transfer that follows a readiness report completes inside
-    /// its submission, so each round takes the completions the previous one caused; the
-    /// rounds are bounded so that a peer that keeps a stream busy cannot keep a call here.
+    /// [`Aio::progress`]. A stream transfer completes inside its submission, so each round
+    /// takes the completions the previous one caused; the rounds are bounded so that a peer
+    /// that keeps a stream busy cannot keep a call here. Completions the scope has reaped but
+    /// the layer has not taken (a notification callback panicked while they were handed over)
+    /// are taken too.
     pub(super) fn advance(&self) {
         if let Some(efd) = self.eventfd {
             let mut b = [0u8; 8];
@@ -129,7 +201,7 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
         for _ in 0..ADVANCE_ROUNDS {
             let mut took = 0;
             if let Some(scope) = self.scope {
-                if scope.in_flight() > 0 {
+                if scope.in_flight() > 0 || scope.reaped() > 0 {
                     if let Ok(completions) = scope.wait(0, Some(Duration::ZERO)) {
                         took = self.absorb(completions);
                     }
@@ -142,13 +214,16 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
         }
     }
 
-    /// Cancels every request that can still be cancelled when `with`'s closure returns, and
-    /// completes partial stream writes short; the scope then reaps whatever is still in the
-    /// kernel. A forked child's copy does nothing: the requests are the parent's.
+    /// When `with`'s closure returns: cancels what can be cancelled, completes partial stream
+    /// writes short, then waits for what the kernel is executing, so that every request is
+    /// notified as it completes ("the normal asynchronous completion process shall take place
+    /// for those requests when they are completed"). A forked child's copy does nothing: the
+    /// requests are the parent's.
     pub(super) fn finish(&self) {
         if self.check().is_err() {
             return;
         }
+        self.closing.set(true);
         self.advance();
         let targets: [bool; N] = {
             let inner = self.inner.borrow();
@@ -157,13 +232,26 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
             })
         };
         self.cancel_slots(&targets, true);
+        let Some(scope) = self.scope else { return };
+        while scope.in_flight() > 0 || scope.reaped() > 0 {
+            match scope.wait(1.min(scope.in_flight()), None) {
+                Ok(completions) => {
+                    self.absorb(completions);
+                }
+                Err(Errno::INTR) => {}
+                Err(_) => return, // the scope's own drain takes over
+            }
+        }
     }
 
     pub(super) fn enqueue(&self, cb: Aiocb<'scope>) -> Result<Id, Errno> {
         if let Notify::Eventfd(fd) = cb.notify {
             check_eventfd(fd)?;
         }
-        let stream = classify(&cb)?;
+        if cb.reqprio > AIO_PRIO_DELTA_MAX {
+            return Err(Errno::INVAL);
+        }
+        let (kind, immediate) = classify(&cb)?;
         let id = {
             let mut inner = self.inner.borrow_mut();
             let seq = inner.next_seq;
@@ -173,33 +261,68 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
             };
             let slot = &mut inner.slots[index];
             slot.generation = slot.generation.wrapping_add(1);
-            slot.stream = stream;
+            slot.kind = kind;
+            slot.immediate = immediate;
             slot.done = 0;
-            slot.nowait = stream;
+            slot.nowait = kind != Kind::File;
+            slot.ready = false;
             slot.seq = seq;
             slot.state = State::Queued;
             slot.cb = Some(cb);
             self.id(index, slot.generation)
         };
+        let guard = Unclaimed {
+            aio: self,
+            index: id.index as usize,
+        };
         if self.scope.is_none() {
             self.run_synchronously(id.index as usize);
-        } else if !stream {
-            self.submit_to_kernel(id.index as usize, false);
+        } else if kind == Kind::File {
+            self.submit_to_kernel(id.index as usize, Submit::Transfer);
         }
         self.start_streams();
+        core::mem::forget(guard);
         Ok(id)
     }
 
-    /// Hands slot `i` to the kernel: its transfer, or (`poll`) a readiness wait. On `EAGAIN`
-    /// (no ring space) the slot stays queued; other errors complete it.
-    pub(super) fn submit_to_kernel(&self, i: usize, poll: bool) {
+    /// The next step of stream slot `i`, queued and first in line on its descriptor and
+    /// direction (see the module docs).
+    fn step(&self, i: usize) {
+        let (kind, immediate, nowait, ready, done) = {
+            let inner = self.inner.borrow();
+            let s = &inner.slots[i];
+            (s.kind, s.immediate, s.nowait, s.ready, s.done)
+        };
+        if self.closing.get() && !immediate {
+            // Nothing waits for readiness any more once the layer is closing.
+            return self.finish_slot(i, partial_or(done, Err(Errno::CANCELED)));
+        }
+        if immediate || nowait {
+            self.submit_to_kernel(i, Submit::Transfer);
+        } else if !ready {
+            self.submit_to_kernel(i, Submit::Poll);
+        } else if kind == Kind::Other {
+            // No RWF_NOWAIT here, and no size that a readiness report guarantees to fit.
+            self.finish_slot(i, partial_or(done, Err(Errno::OPNOTSUPP)));
+        } else {
+            self.submit_to_kernel(i, Submit::Transfer);
+        }
+    }
+
+    /// Hands slot `i` to the kernel. On `EAGAIN` from `io_submit` (no ring space) the slot
+    /// stays queued, to be retried; other refusals complete it.
+    pub(super) fn submit_to_kernel(&self, i: usize, what: Submit) {
         let Some(scope) = self.scope else { return };
         let request = {
             let mut inner = self.inner.borrow_mut();
             let slot = &mut inner.slots[i];
             let data = user_data(i, slot.generation);
+            let (stream, kind, nowait, done) = (slot.stream(), slot.kind, slot.nowait, slot.done);
+            let immediate = slot.immediate;
+            // A transfer uses the readiness report, a POLL waits anew (restored if refused).
+            let was_ready = core::mem::replace(&mut slot.ready, false);
             let Some(cb) = slot.cb.as_mut() else { return };
-            let mut req = if poll {
+            let mut req = if what == Submit::Poll {
                 let events = if cb.op == Op::Write {
                     rustix::event::PollFlags::OUT
                 } else {
@@ -207,44 +330,43 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
                 };
                 Request::poll(cb.fd, events)
             } else {
-                let offset = if slot.stream { 0 } else { cb.offset };
-                let nowait = slot.stream && slot.nowait;
+                let offset = if stream { 0 } else { cb.offset };
+                let nowait = stream && nowait && !immediate;
                 let r = match cb.op {
                     Op::Read => match core::mem::replace(&mut cb.buffer, Buffer::None) {
                         Buffer::Read(b) => Request::read(cb.fd, b, offset),
                         other => {
                             cb.buffer = other;
                             drop(inner);
-                            self.finish_slot(i, Err(Errno::INVAL));
-                            return;
+                            return self.finish_slot(i, Err(Errno::INVAL));
                         }
                     },
                     // A shared slice is Copy: the control block keeps the whole buffer, and a
-                    // stream write transfers what is left of it (capped without RWF_NOWAIT).
+                    // stream write transfers what is left of it, in chunks a readiness report
+                    // guarantees to fit where there is no RWF_NOWAIT.
                     Op::Write => match cb.buffer {
-                        Buffer::Write(b) if slot.stream => {
-                            let rest = &b[slot.done.min(b.len())..];
-                            let cap = if nowait { rest.len() } else { PIPE_BUF };
+                        Buffer::Write(b) if stream => {
+                            let rest = &b[done.min(b.len())..];
+                            let cap = if nowait || kind == Kind::MessageSocket {
+                                rest.len()
+                            } else {
+                                PIPE_BUF
+                            };
                             Request::write(cb.fd, &rest[..rest.len().min(cap)], offset)
                         }
                         Buffer::Write(b) => Request::write(cb.fd, b, offset),
                         _ => {
                             drop(inner);
-                            self.finish_slot(i, Err(Errno::INVAL));
-                            return;
+                            return self.finish_slot(i, Err(Errno::INVAL));
                         }
                     },
                     Op::Fsync(SyncMode::Sync) => Request::fsync(cb.fd),
                     Op::Fsync(SyncMode::DataSync) => Request::fdsync(cb.fd),
                 };
                 let r = if nowait { r.flags(RwFlags::NOWAIT) } else { r };
-                if cb.reqprio > 0 {
-                    r.priority(
-                        IoPriority::new(IoPriorityClass::BestEffort, cb.reqprio)
-                            .expect("capped at 7"),
-                    )
-                } else {
-                    r
+                match IoPriority::new(IoPriorityClass::BestEffort, cb.reqprio.min(7)) {
+                    Some(p) if cb.reqprio > 0 => r.priority(p),
+                    _ => r,
                 }
             };
             req = req.user_data(data);
@@ -253,81 +375,93 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
                 // drained, so it outlives every request.
                 req = req.eventfd_unchecked(efd);
             }
-            req
+            (req, was_ready)
         };
+        let (request, was_ready) = request;
         match scope.submit(request) {
             Ok(ticket) => {
-                self.inner.borrow_mut().slots[i].state = if poll {
-                    State::Polling(ticket)
-                } else {
-                    State::InKernel(ticket)
+                self.inner.borrow_mut().slots[i].state = match what {
+                    Submit::Poll => State::Polling(ticket),
+                    Submit::Transfer => State::InKernel(ticket),
                 };
             }
             Err(rejected) => {
                 // Take a moved-out (read) buffer back; EAGAIN leaves the request queued.
-                let nowait_refused =
-                    rejected.error == Errno::OPNOTSUPP && !poll && self.refuse_nowait(i);
                 let buffer = rejected.request.into_buffer();
-                let mut inner = self.inner.borrow_mut();
-                if let Some(cb) = inner.slots[i].cb.as_mut() {
-                    if matches!(cb.buffer, Buffer::None) {
-                        cb.buffer = buffer;
+                let done = {
+                    let mut inner = self.inner.borrow_mut();
+                    let slot = &mut inner.slots[i];
+                    if let Some(cb) = slot.cb.as_mut() {
+                        if matches!(cb.buffer, Buffer::None) {
+                            cb.buffer = buffer;
+                        }
                     }
-                }
-                drop(inner);
-                if nowait_refused {
-                    self.submit_to_kernel(i, false);
-                } else if rejected.error != Errno::AGAIN {
-                    self.finish_slot(i, Err(rejected.error));
+                    slot.ready = was_ready;
+                    slot.done
+                };
+                match rejected.error {
+                    Errno::AGAIN => {}
+                    Errno::OPNOTSUPP if what == Submit::Transfer && self.refuse_nowait(i) => {
+                        self.step(i)
+                    }
+                    // The kernel cannot POLL this descriptor (a FIFO open for reading and
+                    // writing, a terminal: they wait on two queues), so nothing can wait for
+                    // it without blocking a call.
+                    Errno::INVAL if what == Submit::Poll => {
+                        self.finish_slot(i, partial_or(done, Err(Errno::OPNOTSUPP)))
+                    }
+                    e => self.finish_slot(i, partial_or(done, Err(e))),
                 }
             }
         }
     }
 
-    /// After the kernel refused `RWF_NOWAIT` for slot `i` (Linux 6.1 does for pipes and
-    /// sockets): that request's transfer goes without it, right after its readiness report, so
-    /// a read takes what is there and a write is capped at `PIPE_BUF` (the room a writable pipe
-    /// always has). Only something outside the layer consuming that readiness first (another
-    /// reader of the same pipe) could then make it block. True if slot `i` should be retried.
+    /// The kernel refused `RWF_NOWAIT` for slot `i`'s descriptor: from now on its transfers go
+    /// without it, after readiness reports (see the module docs). True if slot `i` was still
+    /// trying `RWF_NOWAIT`.
     pub(super) fn refuse_nowait(&self, i: usize) -> bool {
         let slot = &mut self.inner.borrow_mut().slots[i];
-        core::mem::replace(&mut slot.nowait, false) && slot.stream
+        core::mem::replace(&mut slot.nowait, false) && slot.stream()
     }
 
-    /// Starts the oldest queued request of every stream that has none active, and retries
-    /// file requests that were waiting for ring space.
+    /// Starts the oldest queued request of every stream (descriptor and direction) that has
+    /// none active, and retries file requests that were waiting for ring space.
     pub(super) fn start_streams(&self) {
         if self.scope.is_none() {
             return;
         }
         for i in 0..N {
-            let (start, poll) = {
+            let (start, stream) = {
                 let inner = self.inner.borrow();
                 let s = &inner.slots[i];
                 if s.state != State::Queued {
                     continue;
                 }
-                if !s.stream {
+                if !s.stream() {
                     (true, false)
                 } else {
-                    let fd = s.cb.as_ref().map(|c| c.fd.as_raw_fd());
+                    let line = |o: &super::Slot<'_>| {
+                        o.cb.as_ref().map(|c| (c.fd.as_raw_fd(), c.op == Op::Read))
+                    };
+                    let mine = line(s);
                     let ahead = inner.slots.iter().any(|o| {
-                        o.stream
-                            && o.cb.as_ref().map(|c| c.fd.as_raw_fd()) == fd
+                        o.stream()
+                            && line(o) == mine
                             && (matches!(o.state, State::Polling(_) | State::InKernel(_))
                                 || (o.state == State::Queued && o.seq < s.seq))
                     });
                     (!ahead, true)
                 }
             };
-            if start {
-                self.submit_to_kernel(i, poll);
+            match (start, stream) {
+                (true, true) => self.step(i),
+                (true, false) => self.submit_to_kernel(i, Submit::Transfer),
+                _ => {}
             }
         }
     }
 
-    /// Applies a batch of kernel completions to the control blocks.
-    /// Returns how many completions it took.
+    /// Applies a batch of kernel completions to the control blocks; returns how many it took.
     pub(super) fn absorb(
         &self,
         completions: crate::scope::Completions<'_, 'scope, 'env, N>,
@@ -350,7 +484,7 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
             if orphan {
                 continue; // a cancelled POLL's completion: the request was already finished
             }
-            let state = {
+            let (state, stream, done, write_len) = {
                 let mut inner = self.inner.borrow_mut();
                 let Some(slot) = inner
                     .slots
@@ -366,60 +500,56 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
                 {
                     cb.buffer = c.buffer;
                 }
-                slot.state
-            };
-            let (stream, done, nowait) = {
-                let inner = self.inner.borrow();
-                let slot = &inner.slots[i];
-                (slot.stream, slot.done, slot.nowait)
+                let write_len = slot.cb.as_ref().and_then(|cb| match cb.buffer {
+                    Buffer::Write(b) if cb.op == Op::Write => Some(b.len()),
+                    _ => None,
+                });
+                (slot.state, slot.stream(), slot.done, write_len)
             };
             match state {
                 State::Polling(t) if t == c.ticket => {
-                    self.inner.borrow_mut().slots[i].state = State::Queued;
+                    let mut inner = self.inner.borrow_mut();
+                    inner.slots[i].state = State::Queued;
                     match c.event.result() {
-                        Ok(_) => self.submit_to_kernel(i, false),
-                        // A write that has transferred part of its data ends with that count.
-                        Err(_) if done > 0 => self.finish_slot(i, Ok(done)),
-                        Err(e) => self.finish_slot(i, Err(e)),
-                    }
-                }
-                State::InKernel(t) if t == c.ticket => {
-                    let write = self.inner.borrow().slots[i]
-                        .cb
-                        .as_ref()
-                        .map(|cb| match cb.buffer {
-                            Buffer::Write(b) if cb.op == Op::Write => Some(b.len()),
-                            _ => None,
-                        })
-                        .unwrap_or(None);
-                    match c.event.result() {
-                        // A stream write goes on until all of it is written, as a blocking
-                        // write() does: at once with RWF_NOWAIT (EAGAIN sends it back to
-                        // waiting), else after the next readiness report.
-                        Ok(n) if stream && write.is_some_and(|len| n > 0 && done + n < len) => {
-                            let mut inner = self.inner.borrow_mut();
-                            inner.slots[i].done = done + n;
-                            inner.slots[i].state = State::Queued;
+                        Ok(_) => {
+                            inner.slots[i].ready = true;
                             drop(inner);
-                            self.submit_to_kernel(i, !nowait);
+                            self.step(i);
                         }
-                        Ok(n) if stream && write.is_some() => self.finish_slot(i, Ok(done + n)),
-                        Err(Errno::AGAIN) if stream => {
-                            // Not ready after all (or RWF_NOWAIT would block): wait again.
-                            self.inner.borrow_mut().slots[i].state = State::Queued;
-                            self.submit_to_kernel(i, true);
+                        Err(e) => {
+                            drop(inner);
+                            self.finish_slot(i, partial_or(done, Err(e)));
                         }
-                        // An old kernel without RWF_NOWAIT on this kind of file: readiness was
-                        // just reported, so transfer without it.
-                        Err(Errno::OPNOTSUPP) if stream && self.refuse_nowait(i) => {
-                            self.inner.borrow_mut().slots[i].state = State::Queued;
-                            self.submit_to_kernel(i, false);
-                        }
-                        // An error after part of a write: the count written, as write() says.
-                        Err(_) if done > 0 => self.finish_slot(i, Ok(done)),
-                        result => self.finish_slot(i, result),
                     }
                 }
+                State::InKernel(t) if t == c.ticket => match c.event.result() {
+                    // A stream write goes on until all of it is written, as a blocking
+                    // write() does.
+                    Ok(n) if stream && write_len.is_some_and(|len| n > 0 && done + n < len) => {
+                        let mut inner = self.inner.borrow_mut();
+                        inner.slots[i].done = done + n;
+                        inner.slots[i].state = State::Queued;
+                        drop(inner);
+                        self.step(i);
+                    }
+                    Ok(n) if stream && write_len.is_some() => self.finish_slot(i, Ok(done + n)),
+                    // Not ready after all (RWF_NOWAIT would block): wait for readiness.
+                    Err(Errno::AGAIN) if stream => {
+                        self.inner.borrow_mut().slots[i].state = State::Queued;
+                        if self.closing.get() {
+                            self.finish_slot(i, partial_or(done, Err(Errno::CANCELED)));
+                        } else {
+                            self.submit_to_kernel(i, Submit::Poll);
+                        }
+                    }
+                    // The kernel refused RWF_NOWAIT in the completion rather than at submission.
+                    Err(Errno::OPNOTSUPP) if stream && self.refuse_nowait(i) => {
+                        self.inner.borrow_mut().slots[i].state = State::Queued;
+                        self.step(i);
+                    }
+                    // An error after part of a write: the count written, as write() says.
+                    result => self.finish_slot(i, partial_or(done, result)),
+                },
                 _ => {}
             }
         }
@@ -442,7 +572,7 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
             Notify::Callback(f) => f(self.id(id.0, id.1)),
             Notify::Eventfd(fd) => {
                 // Only if the write cannot block: an eventfd is writable unless its counter is
-                // about to overflow; any other descriptor passed here may not be.
+                // about to overflow.
                 let mut pfd = [rustix::event::PollFd::new(
                     &fd,
                     rustix::event::PollFlags::OUT,

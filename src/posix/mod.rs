@@ -6,20 +6,34 @@
 //! # How requests run
 //! - Regular files and block devices: straight to the kernel (truly asynchronous with
 //!   `O_DIRECT`; buffered I/O completes inside the submission, as with any kernel AIO).
-//! - Sockets, pipes and character devices ("streams"), which would block inside `io_submit`:
-//!   one request per descriptor at a time, in submission order. The layer first waits for
-//!   readiness with a kernel POLL request, then transfers with `RWF_NOWAIT`; an `EAGAIN` goes
-//!   back to waiting. Later requests on the same descriptor wait their turn in the layer.
-//!   A read takes what is there, as `read` does. A write goes on, transfer after transfer,
-//!   until all of it is written or an error stops it (then it completes with the count written,
-//!   if any), as a blocking `write` does; the next request on the descriptor starts only then.
-//!   Kernels that refuse `RWF_NOWAIT` on pipes and sockets (Linux 6.1 does) get each transfer
-//!   without it, still only after readiness, and writes move in chunks of `PIPE_BUF` bytes
-//!   (the room a writable pipe always has).
+//! - Sockets, pipes, FIFOs and character devices ("streams"), which would block inside
+//!   `io_submit`: one request per descriptor and direction at a time, in submission order (a
+//!   pending read never holds up a write on the same socket). Each transfer goes with
+//!   `RWF_NOWAIT`, so it completes inside the submission; when it would block (`EAGAIN`), a
+//!   kernel POLL waits for readiness, and the transfer is tried again. A read takes what is
+//!   there, as `read` does. A write goes on, transfer after transfer, until all of it is
+//!   written or an error stops it (then it completes with the count written, if any), as a
+//!   blocking `write` does; the next write on the descriptor starts only then. A zero-byte
+//!   request, or one on a listening socket, never waits (`read` and `write` return at once
+//!   there, and so does the request).
+//! - Where the kernel refuses `RWF_NOWAIT` (Linux 6.1 for pipes and sockets, later kernels for
+//!   FIFOs and terminals), a transfer goes without it, and only right after a readiness report,
+//!   on descriptors where that cannot block: pipes, FIFOs and byte-stream sockets in chunks of
+//!   `PIPE_BUF` (the room a writable pipe always has), datagram and seqpacket sockets one whole
+//!   message at a time (never split). A terminal or other character device there fails with
+//!   `EOPNOTSUPP` rather than block a call.
+//! - Where the kernel cannot POLL a descriptor (files that wait on two queues: a FIFO opened
+//!   for both reading and writing, terminals), a request that would have to wait fails with
+//!   `EOPNOTSUPP` (a write that has transferred part of its data completes with that count).
+//!   A FIFO that no writer has opened yet reports no readiness until a writer has come and gone,
+//!   so a read on it waits for that, as any poll-based event loop does (`read` would return 0).
+//! - `aio_fsync` needs a descriptor open for writing (`EBADF` otherwise, as glibc says);
+//!   `aio_reqprio` above [`AIO_PRIO_DELTA_MAX`] is `EINVAL`.
 //! - Without kernel AIO (`ENOSYS`: qemu-user, `CONFIG_AIO=n`, targets without an architecture
-//!   module) every request runs synchronously when submitted (a stream request may then block),
-//!   and everything else behaves the same: `aio_cancel` answers [`CancelStatus::AllDone`].
-//!
+//!   module) every request runs synchronously when submitted, and everything else behaves the
+//!   same: a stream read waits for data and a stream write goes on until done, blocking the
+//!   call (`O_NONBLOCK` or not), and `aio_cancel` answers [`CancelStatus::AllDone`].
+
 //! # What can be cancelled
 //! POSIX leaves it to the implementation. Here: requests the layer has not handed to the kernel
 //! (queued behind earlier requests on the same stream, or waiting for ring space) and requests
@@ -33,8 +47,10 @@
 //! `aio_cancel`, `lio_listio`, [`Aio::progress`]). [`Aio::eventfd`] becomes readable whenever
 //! a kernel request of the layer completes, for event loops that want to call `progress` then.
 //! When `with`'s closure returns, requests that can be cancelled are, a stream write that has
-//! transferred part of its data completes with that count, and the rest are waited for.
-//!
+//! transferred part of its data completes with that count, and the layer waits for the rest,
+//! notifying each as it completes. A notification callback that panics leaves the layer
+//! consistent: the completions it was handed with are taken by the next call.
+
 //! # Ids, scopes and fork
 //! An [`Id`] belongs to the layer that issued it: another layer refuses it with `EINVAL`. A
 //! forked child's copy of a layer refuses every call with `EINVAL` and leaves the parent's
@@ -112,6 +128,9 @@ impl core::fmt::Debug for Notify<'_> {
     }
 }
 
+/// The largest [`Aiocb::reqprio`] (`AIO_PRIO_DELTA_MAX`, as glibc's `sysconf` reports it).
+pub const AIO_PRIO_DELTA_MAX: u8 = 20;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
     Read,
@@ -168,10 +187,12 @@ impl<'scope> Aiocb<'scope> {
         }
     }
 
-    /// `aio_reqprio`: lower the request's priority by this much (0..=7; larger values are
-    /// capped), mapped onto the best-effort I/O priority levels 0 + `reqprio`.
+    /// `aio_reqprio`: lower the request's priority by this much, 0 to
+    /// [`AIO_PRIO_DELTA_MAX`] (glibc's 20); a larger value makes the request fail with
+    /// `EINVAL` when it is queued ("aio_reqprio is an invalid value"). It maps onto the
+    /// best-effort I/O priority levels: level `reqprio`, at most 7 (the lowest).
     pub fn reqprio(mut self, reqprio: u8) -> Aiocb<'scope> {
-        self.reqprio = reqprio.min(7);
+        self.reqprio = reqprio;
         self
     }
 
@@ -217,17 +238,45 @@ enum State {
     Done(Result<usize, Errno>),
 }
 
+/// What kind of descriptor a request is on, which decides how it reaches the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A regular file or block device: straight to the kernel.
+    File,
+    /// A pipe or FIFO: after a readiness report, `PIPE_BUF` bytes always fit.
+    Pipe,
+    /// A byte-stream socket: after a readiness report, `PIPE_BUF` bytes fit (unless the send
+    /// buffer was made tiny).
+    ByteSocket,
+    /// A datagram or seqpacket socket: a message is never split.
+    MessageSocket,
+    /// Anything else (terminals, character devices): a transfer without `RWF_NOWAIT` could
+    /// block even after a readiness report.
+    Other,
+}
+
 struct Slot<'scope> {
     cb: Option<Aiocb<'scope>>,
-    stream: bool,
+    kind: Kind,
+    /// A stream request that cannot wait: zero bytes, or a listening socket (`read`/`write`
+    /// return at once there, and so does the transfer).
+    immediate: bool,
     /// Bytes a stream write has transferred so far (it goes on until all are written).
     done: usize,
     /// Transfers use `RWF_NOWAIT` (false once the kernel refused it for this request).
     nowait: bool,
+    /// A readiness report came and no transfer has used it yet.
+    ready: bool,
     state: State,
     generation: u32,
     /// Submission order, for stream fairness.
     seq: u64,
+}
+
+impl Slot<'_> {
+    fn stream(&self) -> bool {
+        self.kind != Kind::File
+    }
 }
 
 struct Inner<'scope, const N: usize> {
@@ -247,6 +296,8 @@ pub struct Aio<'a, 'scope, 'env, const N: usize> {
     nonce: u64,
     /// The process that made the layer: a forked child's copy refuses every call.
     owner: Owner,
+    /// Set when `with`'s closure has returned: nothing starts waiting any more.
+    closing: core::cell::Cell<bool>,
 }
 
 /// A kernel context for [`with`]: `Ok(None)` when the kernel has no AIO (`ENOSYS`), in which
@@ -308,9 +359,11 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
             inner: RefCell::new(Inner {
                 slots: core::array::from_fn(|_| Slot {
                     cb: None,
-                    stream: false,
+                    kind: Kind::File,
+                    immediate: false,
                     done: 0,
                     nowait: false,
+                    ready: false,
                     state: State::Free,
                     generation: 0,
                     seq: 0,
@@ -320,6 +373,7 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
             }),
             nonce: next_nonce(),
             owner: Owner::current(),
+            closing: core::cell::Cell::new(false),
         }
     }
 

@@ -9,6 +9,7 @@
 mod bench;
 #[path = "../../tests/support/counts.rs"]
 mod counts;
+mod probes;
 mod steps;
 mod vm;
 
@@ -64,6 +65,11 @@ fn main() {
             t.finish()
         }
         Some("bench") => std::process::exit(bench::run(&args[1..])),
+        Some("probes") => {
+            let mut t = Tally::default();
+            probes::run(&mut t);
+            t.finish()
+        }
         Some("vm") => {
             let arch = value("--arch").unwrap_or_else(|| usage());
             target_of(&arch);
@@ -82,7 +88,8 @@ fn usage() -> ! {
     eprintln!(
         "usage:\n  cargo xtask test [--arch x86_64|aarch64|riscv64|ppc64le] [--no-install]\n  \
          cargo xtask vm --arch x86_64|aarch64|riscv64|ppc64le [--no-install]\n  \
-         cargo xtask bench [--quick] [--json]"
+         cargo xtask bench [--quick] [--json]\n  \
+         cargo xtask probes   (the compile-fail probes alone)"
     );
     std::process::exit(2)
 }

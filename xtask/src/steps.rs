@@ -49,6 +49,35 @@ fn cargo_test() -> Command {
     c
 }
 
+/// The runner `.cargo/config.toml` sets for `target` (`qemu-aarch64 -L ...`), if any.
+fn configured_runner(target: &str) -> Option<String> {
+    let config = std::fs::read_to_string(root().join(".cargo/config.toml")).ok()?;
+    let header = format!("[target.{target}]");
+    let mut in_section = false;
+    for line in config.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_section = line == header;
+        } else if in_section {
+            if let Some(value) = line.strip_prefix("runner") {
+                let value = value.trim_start().strip_prefix('=')?.trim();
+                return Some(value.trim_matches('"').to_string());
+            }
+        }
+    }
+    None
+}
+
+/// `cargo test --no-fail-fast --target <target>`, with the target's runner also passed to the
+/// tests that re-execute themselves (see tests/support/reexec.rs).
+fn cargo_test_on(target: &str) -> Command {
+    let mut c = cargo_test();
+    c.args(["--target", target]);
+    if let Some(runner) = configured_runner(target) {
+        c.env("LINUX_AIO_TEST_RUNNER", runner);
+    }
+    c
+}
+
 fn have(program: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
@@ -230,6 +259,7 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
                 .env("LINUX_AIO_FORCE_ENOSYS", "1"),
         );
         miri(t);
+        crate::probes::run(t);
         t.check(
             "rustdoc -D warnings (linux-aio)",
             cargo()
@@ -258,15 +288,15 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
         }
         t.tests(
             &format!("qemu-user: linux-aio suites ({arch})"),
-            cargo_test().args(["-p", "linux-aio", "--target", target]),
+            cargo_test_on(target).args(["-p", "linux-aio"]),
         );
         t.tests(
             &format!("qemu-user: C libaio ({arch})"),
-            cargo_test().args(["-p", "linux-aio-capi", "--target", target]),
+            cargo_test_on(target).args(["-p", "linux-aio-capi"]),
         );
         t.tests(
             &format!("qemu-user: C layout cross-check ({arch})"),
-            cargo_test().args(["-p", "abi-probe", "--target", target]),
+            cargo_test_on(target).args(["-p", "abi-probe"]),
         );
         if *arch == "riscv64" {
             riscv64_vector(t, target);
@@ -283,7 +313,7 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
         }
         t.tests(
             "ENOSYS target i686 under qemu-i386: linux-aio suites",
-            cargo_test().args(["-p", "linux-aio", "--target", "i686-unknown-linux-gnu"]),
+            cargo_test_on("i686-unknown-linux-gnu").args(["-p", "linux-aio"]),
         );
         vendoring_check(t);
         std_user_check(t);
@@ -395,7 +425,8 @@ fn riscv64_vector(t: &mut Tally, target: &str) {
                 dir,
             ])
             .env("RUSTFLAGS", FLAGS)
-            .env("CARGO_TARGET_RISCV64GC_UNKNOWN_LINUX_GNU_RUNNER", runner),
+            .env("CARGO_TARGET_RISCV64GC_UNKNOWN_LINUX_GNU_RUNNER", runner)
+            .env("LINUX_AIO_TEST_RUNNER", runner),
     );
 }
 
@@ -420,8 +451,8 @@ fn capi(t: &mut Tally) {
     }
 }
 
-/// Miri over the library's unit tests: the ring reader on a simulated ring and the `ReadVecs`
-/// views (no system calls).
+/// Miri over the library's unit tests (the ring reader on a simulated ring, the `ReadVecs`
+/// views) and tests/miri_readvecs.rs (ReadVecs through a Request and back): no system calls.
 fn miri(t: &mut Tally) {
     section("install: nightly toolchain with Miri");
     let installed = install_toolchain("nightly", &["miri", "rust-src"]);
@@ -442,6 +473,8 @@ fn miri(t: &mut Tally) {
             "test",
             "--no-fail-fast",
             "--lib",
+            "--test",
+            "miri_readvecs",
         ]),
     );
 }

@@ -1,0 +1,12 @@
+//! expect: E0597 `buf` does not live long enough
+use linux_aio::posix::{self, Aiocb};
+use std::os::fd::AsFd;
+fn main() {
+    let file = std::fs::File::open("Cargo.toml").unwrap();
+    let mut ctx = posix::context(8).unwrap();
+    posix::with::<4, _>(ctx.as_mut(), |aio| {
+        let mut buf = [0u8; 16];
+        let _ = aio.aio_read(Aiocb::read(file.as_fd(), &mut buf, 0));
+    })
+    .unwrap();
+}
