@@ -111,6 +111,15 @@ impl fmt::Display for SubmitError {
     }
 }
 
+impl core::error::Error for SubmitError {}
+
+/// The error alone, for `?` in functions that return `Errno` (the count accepted is lost).
+impl From<SubmitError> for Errno {
+    fn from(e: SubmitError) -> Errno {
+        e.error
+    }
+}
+
 /// What `io_cancel` achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cancel {

@@ -1,7 +1,7 @@
 //! Linux native asynchronous I/O for `#![no_std]` Rust.
 //!
-//! - [`Context`], [`Request`], [`Context::scope`]: the safe API (on `unix` targets; on the
-//!   ENOSYS module every context creation fails with `ENOSYS`). Completions are taken straight
+//! - [`Context`], [`Request`], [`Context::scope`]: the safe API (on Linux and Android; on the
+//!   ENOSYS module every context creation fails with `ENOSYS`; other systems get `raw` alone). Completions are taken straight
 //!   from the kernel's ring when it is usable, with `io_getevents` as the fallback.
 //! - [`raw`]: the six AIO system calls, `struct iocb`, `struct io_event`, the completion-ring
 //!   header and the `IOCB_*`/`RWF_*` constants, per architecture, generated from the kernel's
@@ -30,39 +30,39 @@ pub mod raw;
 mod layout;
 
 // Calls into `raw` (`unsafe fn`s, each with its contract) for one kernel context.
-#[cfg(unix)]
+#[cfg(any(target_os = "linux", target_os = "android"))]
 #[allow(unsafe_code)]
 mod context;
 // The bytes an `IoSlice` names, and `IoSliceMut` arrays a scope can borrow.
-#[cfg(unix)]
+#[cfg(any(target_os = "linux", target_os = "android"))]
 #[allow(unsafe_code)]
 mod iovec;
 // The fork marker: a page mapped and marked `MADV_WIPEONFORK`.
-#[cfg(unix)]
+#[cfg(any(target_os = "linux", target_os = "android"))]
 #[allow(unsafe_code)]
 mod owner;
-#[cfg(unix)]
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod posix;
-#[cfg(unix)]
+#[cfg(any(target_os = "linux", target_os = "android"))]
 mod request;
 // Memory shared with the kernel: the completion ring.
-#[cfg(unix)]
+#[cfg(any(target_os = "linux", target_os = "android"))]
 #[allow(unsafe_code)]
 pub mod ring;
 // Submits iocbs whose buffers the borrow checker has pinned for the scope (`submit_raw`).
-#[cfg(unix)]
+#[cfg(any(target_os = "linux", target_os = "android"))]
 #[allow(unsafe_code)]
 mod scope;
 
-#[cfg(unix)]
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub use context::{Cancel, Context, Event, Reaper, SigSet, SubmitError, Submitter};
-#[cfg(unix)]
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub use iovec::ReadVecs;
-#[cfg(unix)]
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub use request::{Buffer, IoPriority, IoPriorityClass, Request, RwFlags};
-#[cfg(unix)]
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub use rustix::io::Errno;
-#[cfg(unix)]
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub use scope::{Completion, Completions, Rejected, Scope, ScopedCancel, Ticket};
 
 /// The README's examples, compiled as doctests so they stay true.

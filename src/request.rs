@@ -2,7 +2,6 @@
 //! request value lives.
 
 use core::marker::PhantomData;
-use core::ops::{BitOr, BitOrAssign};
 
 use rustix::event::PollFlags;
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -11,53 +10,19 @@ use rustix::io::IoSlice;
 use crate::iovec::ReadVecs;
 use crate::raw::{self, iocb};
 
-/// Per-request flags (`aio_rw_flags`, the `RWF_*` of `preadv2(2)`), for reads and writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct RwFlags(i32);
+/// Per-request flags (`aio_rw_flags`, the `RWF_*` of `preadv2(2)`), for reads and writes:
+/// rustix's `ReadWriteFlags` (a `bitflags` type: `empty()`, `|`, `&`, `!`, `contains`, a
+/// readable `Debug`), whose bits are the kernel's `RWF_*` exactly (asserted below against the
+/// pinned UAPI headers). Bits this crate has no name for can be passed with
+/// `RwFlags::from_bits_retain`; the kernel answers `EOPNOTSUPP` for bits it does not know.
+pub use rustix::io::ReadWriteFlags as RwFlags;
 
-impl RwFlags {
-    /// No flags.
-    pub const EMPTY: RwFlags = RwFlags(0);
-    /// `RWF_HIPRI`: high-priority request, polled on devices that support it.
-    pub const HIPRI: RwFlags = RwFlags(raw::RWF_HIPRI);
-    /// `RWF_DSYNC`: per-write `O_DSYNC`.
-    pub const DSYNC: RwFlags = RwFlags(raw::RWF_DSYNC);
-    /// `RWF_SYNC`: per-write `O_SYNC`.
-    pub const SYNC: RwFlags = RwFlags(raw::RWF_SYNC);
-    /// `RWF_NOWAIT`: fail with `EAGAIN` instead of blocking (page cache miss, full pipe...).
-    pub const NOWAIT: RwFlags = RwFlags(raw::RWF_NOWAIT);
-    /// `RWF_APPEND`: per-write `O_APPEND`.
-    pub const APPEND: RwFlags = RwFlags(raw::RWF_APPEND);
-
-    /// Any bit pattern, including bits this crate has no name for (the kernel answers
-    /// `EOPNOTSUPP` for bits it does not know).
-    pub const fn from_bits_retain(bits: i32) -> RwFlags {
-        RwFlags(bits)
-    }
-
-    /// The bits, as the kernel sees them.
-    pub const fn bits(self) -> i32 {
-        self.0
-    }
-
-    /// True if every bit of `other` is set in `self`.
-    pub const fn contains(self, other: RwFlags) -> bool {
-        self.0 & other.0 == other.0
-    }
-}
-
-impl BitOr for RwFlags {
-    type Output = RwFlags;
-    fn bitor(self, rhs: RwFlags) -> RwFlags {
-        RwFlags(self.0 | rhs.0)
-    }
-}
-
-impl BitOrAssign for RwFlags {
-    fn bitor_assign(&mut self, rhs: RwFlags) {
-        self.0 |= rhs.0;
-    }
-}
+// The names rustix gives are the kernel's values, as the generator read them.
+static_assertions::const_assert_eq!(RwFlags::HIPRI.bits(), raw::RWF_HIPRI as u32);
+static_assertions::const_assert_eq!(RwFlags::DSYNC.bits(), raw::RWF_DSYNC as u32);
+static_assertions::const_assert_eq!(RwFlags::SYNC.bits(), raw::RWF_SYNC as u32);
+static_assertions::const_assert_eq!(RwFlags::NOWAIT.bits(), raw::RWF_NOWAIT as u32);
+static_assertions::const_assert_eq!(RwFlags::APPEND.bits(), raw::RWF_APPEND as u32);
 
 /// An I/O priority (`ioprio_set(2)`): a class and a level within it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -382,7 +347,8 @@ impl<'a> Request<'a> {
 
     /// Per-request `RWF_*` flags (reads and writes; the kernel rejects them on other kinds).
     pub fn flags(mut self, flags: RwFlags) -> Request<'a> {
-        self.cb.aio_rw_flags = flags.bits();
+        // The kernel's __kernel_rwf_t is an int; the bits are the same.
+        self.cb.aio_rw_flags = flags.bits() as i32;
         self
     }
 

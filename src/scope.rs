@@ -32,12 +32,27 @@ pub struct Ticket {
 }
 
 /// A request the scope did not submit, handed back with the reason.
+///
+/// `EAGAIN` has two causes, told apart by [`Rejected::scope_full`]: all `N` slots of the scope
+/// are taken (reap, or use a larger `N`), or the kernel's ring has no room (reap; the context's
+/// capacity is what `Context::new` asked for).
 #[derive(Debug)]
 pub struct Rejected<'scope> {
-    /// Why: `EAGAIN` (no free slot, or the ring is full), or the kernel's error for it.
+    /// Why: `EAGAIN` (no free slot, or no room in the kernel's ring), the kernel's error for
+    /// this request (`EBADF`, `EINVAL`, ...), or `EINVAL` in a forked child.
     pub error: Errno,
     /// The request, buffer and all, to retry or take apart.
     pub request: Request<'scope>,
+    /// No free slot in the scope (rather than a refusal by the kernel).
+    scope_full: bool,
+}
+
+impl Rejected<'_> {
+    /// True if the scope had no free slot; false if the kernel refused the request (then
+    /// `EAGAIN` means its ring had no room).
+    pub fn scope_full(&self) -> bool {
+        self.scope_full
+    }
 }
 
 impl From<Rejected<'_>> for Errno {
@@ -45,6 +60,21 @@ impl From<Rejected<'_>> for Errno {
         r.error
     }
 }
+
+impl core::fmt::Display for Rejected<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.scope_full {
+            write!(
+                f,
+                "request not submitted: every slot of the scope is in use"
+            )
+        } else {
+            write!(f, "request not submitted: {}", self.error)
+        }
+    }
+}
+
+impl core::error::Error for Rejected<'_> {}
 
 /// What [`Scope::cancel`] achieved. Unlike [`Cancel`], the scope knows what it has in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,6 +319,7 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
             return Err(Rejected {
                 error: Errno::INVAL,
                 request,
+                scope_full: false,
             });
         }
         let mut slots = self.slots.borrow_mut();
@@ -305,6 +336,7 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
             return Err(Rejected {
                 error: Errno::AGAIN,
                 request,
+                scope_full: true,
             });
         };
         self.free_hint.set(index + 1);
@@ -401,6 +433,7 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
                 Err(Rejected {
                     error: e.error,
                     request: Request::from_parts(cb, buffer),
+                    scope_full: false,
                 })
             }
         }

@@ -234,6 +234,13 @@ fn priority_and_rw_flags() -> Outcome {
             .submit(Request::write(f.file.as_fd(), &data, 0).flags(unknown))
             .unwrap_err();
         assert_eq!(refused.error, Errno::OPNOTSUPP);
+        assert!(!refused.scope_full(), "the kernel refused it");
+        assert_eq!(
+            format!("{:?}", RwFlags::NOWAIT | RwFlags::DSYNC),
+            "ReadWriteFlags(DSYNC | NOWAIT)"
+        );
+        assert!((RwFlags::NOWAIT | RwFlags::DSYNC).contains(RwFlags::NOWAIT));
+        assert_eq!(RwFlags::empty() & RwFlags::HIPRI, RwFlags::empty());
         assert!(
             matches!(refused.request.into_buffer(), Buffer::Write(b) if b.len() == 64),
             "buffer handed back"
@@ -428,6 +435,9 @@ fn partial_submission_reported_exactly() -> Outcome {
             .unwrap();
         let e = s.submit_prepared().unwrap_err();
         assert_eq!((e.submitted, e.error), (1, Errno::BADF));
+        assert_eq!(Errno::from(e), Errno::BADF);
+        let boxed: Box<dyn std::error::Error> = Box::new(e);
+        assert!(boxed.to_string().contains("accepted 1"), "{boxed}");
         assert_eq!(s.in_flight(), 1);
         let done: Vec<u64> = s
             .wait(1, Some(Duration::from_secs(5)))
@@ -451,12 +461,14 @@ fn slots_exhausted_is_eagain() -> Outcome {
     ctx.scope::<2, _>(|s| {
         s.submit(Request::write(f.file.as_fd(), &data, 0)).unwrap();
         s.submit(Request::write(f.file.as_fd(), &data, 8)).unwrap();
-        assert_eq!(
-            s.submit(Request::write(f.file.as_fd(), &data, 16))
-                .unwrap_err()
-                .error,
-            Errno::AGAIN
-        );
+        let full = s
+            .submit(Request::write(f.file.as_fd(), &data, 16))
+            .unwrap_err();
+        assert_eq!(full.error, Errno::AGAIN);
+        assert!(full.scope_full(), "a full scope is told from a full ring");
+        assert!(full.to_string().contains("every slot"), "{full}");
+        let as_error: &dyn std::error::Error = &full;
+        assert!(!as_error.to_string().is_empty());
         assert_eq!(s.free_slots(), 0);
         assert_eq!(s.wait(2, Some(Duration::from_secs(5))).unwrap().count(), 2);
         s.submit(Request::write(f.file.as_fd(), &data, 16)).unwrap();

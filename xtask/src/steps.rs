@@ -35,6 +35,9 @@ const ENOSYS_TARGETS: &[&str] = &[
     "i686-unknown-linux-gnu",
 ];
 
+/// Other systems: the crate must compile there too (the raw layer alone, answering ENOSYS).
+const OTHER_SYSTEMS: &[&str] = &["x86_64-apple-darwin", "x86_64-unknown-freebsd"];
+
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root());
@@ -123,6 +126,7 @@ pub fn install(t: &mut Tally, extra_apt: &[&str]) {
     let mut targets: Vec<&str> = ARCHES.iter().map(|(_, t)| *t).collect();
     targets.extend(ENOSYS_TARGETS);
     targets.push("x86_64-unknown-linux-musl");
+    targets.extend(OTHER_SYSTEMS);
     let rustup = |args: &[&str]| {
         Command::new("rustup")
             .args(args)
@@ -309,6 +313,12 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
             t.check(
                 &format!("ENOSYS build ({target})"),
                 cargo().args(["build", "-q", "-p", "linux-aio", "--target", target]),
+            );
+        }
+        for target in OTHER_SYSTEMS {
+            t.check(
+                &format!("other systems: cargo check ({target})"),
+                cargo().args(["check", "-q", "-p", "linux-aio", "--target", target]),
             );
         }
         t.tests(
