@@ -50,6 +50,7 @@ scenarios! {
     cancel_pre312_unscoped: "cancel=pre3.12";
     cancel_pre312_scoped_poll: "cancel=pre3.12";
     cancel_pre312_scoped_buffer: "cancel=pre3.12,hold_fd=100";
+    cancel_pre312_not_canceled_is_eagain: "cancel=pre3.12";
     cancel_pre312_posix: "cancel=pre3.12";
     era_4_18_poll_refused: "era=4.18";
     era_4_17_safe_api: "era=4.17";
@@ -243,6 +244,8 @@ fn cancel_pre312_unscoped() {
             Ok(0),
             "a duplicate event"
         );
+        // A second cancel: the request is gone ("not cancelled", EAGAIN on those kernels).
+        assert_eq!(ctx.cancel(address(&req)), Ok(Cancel::NotCanceled));
         ctx.destroy().unwrap();
     }
 }
@@ -311,6 +314,30 @@ fn cancel_pre312_scoped_buffer() {
     assert_eq!(handed_back, 1);
     assert_eq!(buf, [0u8; 32], "free again, untouched"); // the read never ran
     drop(w);
+}
+
+fn cancel_pre312_not_canceled_is_eagain() {
+    let f = Scratch::new("eagain");
+    let data = [3u8; 64];
+    let mut ctx = Context::new(8).unwrap();
+    // The raw answer for a request that cannot be cancelled is EAGAIN here...
+    let mut req = Request::write(f.file.as_fd(), &data, 0).user_data(1);
+    // SAFETY: `data` outlives the request, which is reaped below.
+    assert_eq!(unsafe { ctx.submit(&mut [&mut req]) }, Ok(1));
+    let mut ev = io_event::default();
+    // SAFETY: a live context, a readable iocb and a writable event.
+    let ret = unsafe { raw::io_cancel(ctx.id(), req.iocb() as *const iocb as *mut iocb, &mut ev) };
+    assert_eq!(ret, -(libc::EAGAIN as libc::c_long));
+    // ...which the safe API reports as NotCanceled, unscoped...
+    assert_eq!(ctx.cancel(address(&req)), Ok(Cancel::NotCanceled));
+    let mut events = [Event::default(); 2];
+    assert_eq!(ctx.wait(&mut events, 1, SECOND), Ok(1));
+    // ...and scoped: a completed write (its event in the ring) is AlreadyComplete.
+    ctx.scope::<8, _>(|s| {
+        let t = s.submit(Request::write(f.file.as_fd(), &data, 64)).unwrap();
+        assert_eq!(s.cancel(t), Ok(ScopedCancel::AlreadyComplete));
+        assert_eq!(s.wait(1, SECOND).unwrap().count(), 1);
+    });
 }
 
 fn cancel_pre312_posix() {
