@@ -80,6 +80,7 @@ scenarios! {
     setup_enomem: "setup=ENOMEM*2";
     aio_max_nr_reached: "aio_max_nr=256";
     destroy_fails: "destroy=EINVAL*2";
+    destroy_fails_efault: "destroy=EFAULT*2";
 }
 
 fn main() {
@@ -93,6 +94,10 @@ fn main() {
         ("probe_cancel_pre312", probe_cancel_pre312),
         ("probe_aio_max_nr_reached", probe_aio_max_nr_reached),
         ("real_submit_efault_midbatch", real_submit_efault_midbatch),
+        (
+            "real_submit_rt_priority_without_capability_is_eperm",
+            real_submit_rt_priority_without_capability_is_eperm,
+        ),
         ("emulation_can_fail_a_test", emulation_can_fail_a_test),
     ]);
     runner::run("faults", &tests)
@@ -204,6 +209,7 @@ fn errno_of(config_key: &str) -> Errno {
         "EFAULT" => Errno::FAULT,
         "EBADF" => Errno::BADF,
         "EINTR" => Errno::INTR,
+        "EINVAL" => Errno::INVAL,
         other => panic!("errno {other}"),
     }
 }
@@ -932,9 +938,10 @@ fn aio_max_nr_reached() {
 }
 
 fn destroy_fails() {
+    let error = errno_of("destroy=");
     let rings = faults::aio_mappings();
     let a = Context::new(8).unwrap();
-    assert_eq!(a.destroy(), Err(Errno::INVAL), "reported");
+    assert_eq!(a.destroy(), Err(error), "reported");
     let b = Context::new(8).unwrap();
     drop(b); // fails too: no panic
     let c = Context::new(8).unwrap();
@@ -942,6 +949,10 @@ fn destroy_fails() {
     // The two refused destroys left their rings mapped (a real failing io_destroy would not
     // have unmapped them either); the successful one did not.
     assert_eq!(faults::aio_mappings(), rings + 2);
+}
+
+fn destroy_fails_efault() {
+    destroy_fails()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1070,6 +1081,73 @@ fn real_submit_efault_midbatch() -> Outcome {
     let mut events = [Event::default(); 4];
     assert_eq!(ctx.wait(&mut events, 2, SECOND), Ok(2));
     Passed
+}
+
+/// io_submit's EPERM: a real-time I/O priority (`IOCB_FLAG_IOPRIO` with `IOPRIO_CLASS_RT`)
+/// without CAP_SYS_ADMIN or CAP_SYS_NICE. A forked child drops both from its effective set
+/// (the suite may run as root), then submits.
+fn real_submit_rt_priority_without_capability_is_eperm() -> Outcome {
+    match Context::new(1) {
+        Err(Errno::NOSYS) => return skipped("kernel AIO unavailable: io_setup gives ENOSYS"),
+        Err(e) => panic!("io_setup: {e}"),
+        Ok(_) => {}
+    }
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_SYS_NICE: u32 = 23;
+    let f = Scratch::new("eperm");
+    let data = [1u8; 8];
+    // SAFETY: fork from a test: the child only makes system calls and the calls below, which
+    // allocate nothing (the harness's other threads are idle in sleep), and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let mut head = Header {
+            version: VERSION_3,
+            pid: 0,
+        };
+        let mut caps = [Data::default(); 2];
+        // SAFETY: capget/capset with a version-3 header and room for its two data words.
+        let ok = unsafe {
+            libc::syscall(libc::SYS_capget, &mut head, caps.as_mut_ptr()) == 0 && {
+                caps[0].effective &= !(1 << CAP_SYS_ADMIN | 1 << CAP_SYS_NICE);
+                libc::syscall(libc::SYS_capset, &mut head, caps.as_ptr()) == 0
+            }
+        };
+        let rt = linux_aio::IoPriority::new(linux_aio::IoPriorityClass::RealTime, 0).unwrap();
+        let code = match (ok, Context::new(4)) {
+            (true, Ok(mut ctx)) => ctx.scope::<1, _>(|s| {
+                let r = s.submit(Request::write(f.file.as_fd(), &data, 0).priority(rt));
+                match r {
+                    Err(r) if r.error == Errno::PERM => 0,
+                    _ => 1,
+                }
+            }),
+            _ => 2,
+        };
+        // SAFETY: ends the child without running the parent's destructors.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child just forked.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status), "child status {status:#x}");
+    match libc::WEXITSTATUS(status) {
+        0 => Passed,
+        2 => skipped("capget/capset or io_setup failed in the child"),
+        code => panic!("the real-time request was not refused with EPERM (child exit {code})"),
+    }
 }
 
 /// The emulation is strong enough to make a correct expectation fail: a child that expects
