@@ -105,6 +105,13 @@ const CASES: &[Case] = &[
          io_cancel of the write -11\nio_getevents 1\nio_destroy 0",
     ),
     (
+        "misaligned ctxp and events (no fault emulated)",
+        "misaligned",
+        "log",
+        "io_setup, ctxp misaligned 0\nio_submit 1\nio_getevents, events misaligned 1\n\
+         event res 8\nio_destroy 0\nio_queue_init, ctxp misaligned 0\nio_queue_release 0",
+    ),
+    (
         "io_destroy EINVAL",
         "destroy",
         "destroy=EINVAL",
@@ -119,7 +126,7 @@ macro_rules! cases {
 }
 
 fn main() {
-    runner::run("capi-faults", &cases!(0 1 2 3 4 5 6 7 8 9 10 11))
+    runner::run("capi-faults", &cases!(0 1 2 3 4 5 6 7 8 9 10 11 12))
 }
 
 /// This package's `libaio.so` (as tests/capi.rs finds it).

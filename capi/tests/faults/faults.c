@@ -137,6 +137,29 @@ int main(int argc, char **argv)
 		show("io_cancel of the write", io_cancel(ctx, &w, ev));
 		show("io_getevents", io_getevents(ctx, 1, 1, ev, &ts));
 		show("io_destroy", io_destroy(ctx));
+	} else if (!strcmp(s, "misaligned")) {
+		/* Pointers the kernel accepts at any alignment: io_context_t* and the events. */
+		static long long store[8];
+		io_context_t *odd_ctx = (io_context_t *)((char *)store + 1);
+		static struct io_event evs[3];
+		struct io_event *odd_ev = (struct io_event *)((char *)evs + 4);
+		memset(odd_ctx, 0, sizeof *odd_ctx);
+		show("io_setup, ctxp misaligned", io_setup(8, odd_ctx));
+		io_context_t ctx;
+		memcpy(&ctx, odd_ctx, sizeof ctx);
+		int fd = scratch_file();
+		struct iocb w, *list[1] = {&w};
+		io_prep_pwrite(&w, fd, small, sizeof small, 0);
+		show("io_submit", io_submit(ctx, 1, list));
+		show("io_getevents, events misaligned", io_getevents(ctx, 1, 1, odd_ev, &ts));
+		struct io_event got;
+		memcpy(&got, odd_ev, sizeof got);
+		show("event res", (long)got.res);
+		show("io_destroy", io_destroy(ctx));
+		memset(odd_ctx, 0xff, sizeof *odd_ctx);
+		show("io_queue_init, ctxp misaligned", io_queue_init(8, odd_ctx));
+		memcpy(&ctx, odd_ctx, sizeof ctx);
+		show("io_queue_release", io_queue_release(ctx));
 	} else if (!strcmp(s, "destroy")) {
 		io_context_t a = setup(8), b = setup(8);
 		show("io_destroy (refused)", io_destroy(a));
