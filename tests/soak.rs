@@ -11,7 +11,8 @@
 //! `io_submit` and moved back to 0 by exactly one completion (a compare-exchange, whose failure
 //! is a duplicate).
 //!
-//! `LINUX_AIO_SOAK_REQUESTS` sets the number of requests (default 300,000: about a second on the host);
+//! `LINUX_AIO_SOAK_REQUESTS` sets the number of requests (default 1,000,000: a second or two on the
+//! host; the default run also stops submitting after 20 s, for slow emulated guests);
 //! `cargo xtask soak` runs 10 million in a release build.
 
 #[path = "support/runner.rs"]
@@ -33,7 +34,7 @@ const THREADS_PER_CONTEXT: usize = 2;
 const SLOTS: usize = 32;
 const BLOCK: usize = 4096;
 const BLOCKS: u64 = 256;
-const DEFAULT_REQUESTS: u64 = 300_000;
+const DEFAULT_REQUESTS: u64 = 1_000_000;
 
 fn main() {
     runner::run("soak", &[("mixed_requests_threads_forks_signals", soak)])
@@ -89,6 +90,14 @@ impl Pool {
 static PROBLEMS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 static SIGNALS: AtomicU64 = AtomicU64::new(0);
 static EINTRS: AtomicU64 = AtomicU64::new(0);
+/// Set when the default run reaches its time limit: the threads stop submitting.
+static TIME_UP: AtomicBool = AtomicBool::new(false);
+/// The longest time a thread waited with every slot in flight and nothing completing (ms).
+/// On a loaded machine this is dominated by cancelled polls, whose completion the kernel
+/// leaves to a workqueue: seconds have been seen here.
+static LONGEST_WAIT: AtomicU64 = AtomicU64::new(0);
+/// How long a thread may see nothing complete before that is a failure.
+const STALL: Duration = Duration::from_secs(60);
 
 fn problem(what: String) {
     let mut p = PROBLEMS.lock().unwrap();
@@ -193,9 +202,14 @@ fn worker(
     let mut next_fork = fork_every;
     let mut submitted = 0u64;
     let mut idle = Instant::now();
+    let mut quota = quota;
     while submitted < quota || !pending.is_empty() {
+        if TIME_UP.load(Relaxed) {
+            quota = quota.min(submitted);
+        }
         // Cancel what waits for ever (they complete with res 0, through the ring).
-        if pending.len() > 4 || submitted >= quota {
+        let full = me.slots.iter().all(|s| s.state.load(Acquire) != 0);
+        if pending.len() > 4 || submitted >= quota || full {
             for slot in pending.drain(..) {
                 let cb = me.slots[slot].cb.get();
                 match submitter.cancel(cb) {
@@ -291,14 +305,15 @@ fn worker(
             Some(reap) => reap(n == 0),
             None => {
                 if n == 0 {
-                    std::thread::yield_now();
+                    // Every slot in flight: let the owner (and the kernel's workers) run.
+                    std::thread::sleep(Duration::from_micros(200));
                 }
                 0
             }
         };
         if n > 0 || reaped > 0 {
             idle = Instant::now();
-        } else if idle.elapsed() > Duration::from_secs(20) {
+        } else if idle.elapsed() > STALL {
             let stuck: Vec<String> = me
                 .slots
                 .iter()
@@ -306,10 +321,13 @@ fn worker(
                 .map(|s| format!("{:?}/{:?}", s.kind.get(), submitter.cancel(s.cb.get())))
                 .collect();
             problem(format!(
-                "thread {index}: no progress for 20 s; in flight: {}; pending {pending:?}",
+                "thread {index}: nothing completed for {STALL:?}; in flight (and what a second \
+                 io_cancel says): {}",
                 stuck.join(" ")
             ));
             return;
+        } else if n == 0 && reaped == 0 {
+            LONGEST_WAIT.fetch_max(idle.elapsed().as_millis() as u64, Relaxed);
         }
         if reap.is_some() && fork_every > 0 && submitted >= next_fork {
             next_fork += fork_every;
@@ -356,10 +374,11 @@ fn fork_and_check(submitter: Submitter<'_>) {
 }
 
 fn soak() -> Outcome {
-    let requests: u64 = std::env::var("LINUX_AIO_SOAK_REQUESTS")
+    let asked: Option<u64> = std::env::var("LINUX_AIO_SOAK_REQUESTS")
         .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(DEFAULT_REQUESTS);
+        .and_then(|v| v.replace('_', "").parse().ok());
+    let requests = asked.unwrap_or(DEFAULT_REQUESTS);
+    let time_limit = asked.is_none().then_some(Duration::from_secs(20));
     let mut contexts = Vec::new();
     for reaping in [true, false] {
         match Context::new(256) {
@@ -420,6 +439,7 @@ fn soak() -> Outcome {
     std::thread::scope(|t| {
         let (tx, rx) = std::sync::mpsc::channel::<libc::pthread_t>();
         for (c, ctx) in contexts.iter_mut().enumerate() {
+            let ring_at = ctx.id() as usize;
             let (submitter, mut reaper) = ctx.split();
             let (pools, completed, files, forks) = (&pools[c], &completed[c], &files, &forks);
             let (helper_tx, owner_tx) = (tx.clone(), tx.clone());
@@ -465,12 +485,19 @@ fn soak() -> Outcome {
                     fork_every,
                 );
                 // The helper's requests still in flight: reap until every slot is free.
-                let deadline = Instant::now() + Duration::from_secs(20);
+                let deadline = Instant::now() + STALL;
                 let busy = |p: &Pool| p.slots.iter().any(|s| s.state.load(Acquire) != 0);
                 while !helper_finished.load(Acquire) || pools.iter().any(busy) {
                     if Instant::now() > deadline {
+                        // SAFETY: the context is live (destroyed after the threads end); its ring
+                        // header is mapped at its id. Read for the report only.
+                        let h = unsafe {
+                            std::ptr::read_volatile(ring_at as *const linux_aio::raw::aio_ring)
+                        };
                         problem(format!(
-                            "context {c}: requests never completed (lost events)"
+                            "context {c}: requests never completed (lost events); ring head {} \
+                             tail {} nr {}",
+                            h.head, h.tail, h.nr
                         ));
                         break;
                     }
@@ -490,6 +517,9 @@ fn soak() -> Outcome {
             }
             k += 1;
             std::thread::sleep(Duration::from_micros(50));
+            if time_limit.is_some_and(|l| started.elapsed() > l) {
+                TIME_UP.store(true, Relaxed);
+            }
         }
         storm_over.store(true, Release);
     });
@@ -507,16 +537,22 @@ fn soak() -> Outcome {
         .map(|s| s.completions.load(Relaxed))
         .sum();
     println!(
-        "    {submitted} requests in {:.2} s ({:.0}/s), {} forks, {} signals, {} EINTR",
+        "    {submitted} requests in {:.2} s ({:.0}/s), {} forks, {} signals, {} EINTR; \
+         longest wait with every slot in flight {} ms",
         elapsed.as_secs_f64(),
         submitted as f64 / elapsed.as_secs_f64(),
         forks.load(Relaxed),
         SIGNALS.load(Relaxed),
-        EINTRS.load(Relaxed)
+        EINTRS.load(Relaxed),
+        LONGEST_WAIT.load(Relaxed)
     );
     let problems = PROBLEMS.lock().unwrap().clone();
     assert!(problems.is_empty(), "problems:\n{}", problems.join("\n"));
-    assert_eq!(submitted, requests - requests % 4, "submitted");
+    if TIME_UP.load(Relaxed) {
+        println!("    (stopped submitting at the default run's time limit)");
+    } else {
+        assert_eq!(submitted, requests - requests % 4, "submitted");
+    }
     assert_eq!(done, submitted, "completions");
     assert_eq!(per_slot, submitted, "buffers handed back");
     assert!(forks.load(Relaxed) > 0 || fork_every == 0);
