@@ -73,6 +73,8 @@ fn main() {
     let status = match &ctx {
         Ok(_) => "available".to_string(),
         Err(Errno::NOSYS) => "unavailable (ENOSYS)".to_string(),
+        // The only cause io_setup(2) gives for EAGAIN with a valid nr_events.
+        Err(Errno::AGAIN) => "io_setup failed (EAGAIN: fs.aio-max-nr reached)".to_string(),
         Err(e) => format!("io_setup failed ({})", name(*e)),
     };
     report.add("aio", "aio", Value::Text(status));

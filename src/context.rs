@@ -130,7 +130,8 @@ pub enum Cancel {
     /// will be delivered by a later wait.
     InProgress,
     /// Nothing to cancel: the request cannot be cancelled (only polls can), or it has already
-    /// completed. The scoped API tells those two apart ([`ScopedCancel`](crate::ScopedCancel)).
+    /// completed (the kernel's `EINVAL`, or `EAGAIN` before 3.12). The scoped API tells those
+    /// two apart ([`ScopedCancel`](crate::ScopedCancel)).
     NotCanceled,
 }
 
@@ -568,7 +569,8 @@ impl Submitter<'_> {
         match check(ret) {
             Ok(_) => Ok(Cancel::Canceled(Event(result))),
             Err(Errno::INPROGRESS) => Ok(Cancel::InProgress),
-            Err(Errno::INVAL) => Ok(Cancel::NotCanceled),
+            // "Not cancelled": EINVAL since Linux 3.12, EAGAIN before (io_cancel(2)).
+            Err(Errno::INVAL | Errno::AGAIN) => Ok(Cancel::NotCanceled),
             Err(e) => Err(e),
         }
     }

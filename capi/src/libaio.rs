@@ -29,7 +29,8 @@
 //! timeout and an empty ring it returns 0 at once. Here `io_getevents` first copies what the ring
 //! holds (up to `nr`), and makes the system call only for what is still missing: exactly when
 //! libaio would block, i.e. fewer than `min_nr` events are in the ring, or the ring may not be
-//! read (not created here, header changed, another thread reaping it; see `contexts`). Arguments
+//! read (not created here, header changed, another thread reaping it; see `contexts`), or
+//! `events` is misaligned (the kernel accepts that, a Rust slice cannot). Arguments
 //! the kernel rejects (`min_nr < 0`, `min_nr > nr`, a null `events`) always go to the kernel, so
 //! they fail as they do there. `io_pgetevents` reaps the same way when `sigmask` is null; with a
 //! mask it always makes the system call, so that a pending signal the mask unblocks is delivered
@@ -62,8 +63,9 @@ export! { "io_setup@@LIBAIO_0.4" =>
         // SAFETY: the kernel checks ctxp (EFAULT) and *ctxp (EINVAL unless 0).
         let ret = unsafe { raw::io_setup(maxevents as c_uint, ctxp) };
         if ret == 0 {
-            // SAFETY: io_setup succeeded, so ctxp is valid and holds the new context.
-            contexts::register(unsafe { ctxp.read() });
+            // SAFETY: io_setup succeeded, so ctxp is valid and holds the new context. The kernel
+            // accepts any alignment, so the read must too.
+            contexts::register(unsafe { ctxp.read_unaligned() });
         }
         int(ret)
     }
@@ -150,8 +152,8 @@ export! { "io_queue_init@@LIBAIO_0.1" =>
         }
         // libaio writes through a null ctxp (and crashes); here the kernel answers EFAULT.
         if !ctxp.is_null() {
-            // SAFETY: the caller passes a pointer to an io_context_t.
-            unsafe { ctxp.write(0) };
+            // SAFETY: the caller passes a pointer to an io_context_t (at any alignment).
+            unsafe { ctxp.write_unaligned(0) };
         }
         // SAFETY: as io_setup.
         unsafe { io_setup(maxevents, ctxp) }
@@ -225,7 +227,10 @@ unsafe fn get_events(
 ) -> c_int {
     let mut got: c_long = 0;
     let ring_first = sigmask.is_none_or(|mask| mask.is_null());
-    let valid = 0 <= min_nr && min_nr <= nr && (nr == 0 || !events.is_null());
+    // A misaligned `events` is the kernel's to write (it accepts any alignment); a Rust slice
+    // over it would not be sound.
+    let aligned = events.is_aligned();
+    let valid = 0 <= min_nr && min_nr <= nr && (nr == 0 || (!events.is_null() && aligned));
     if ring_first && valid {
         if let Some(mut reaper) = UserReaper::new(ctx) {
             let ring = reaper.ring();

@@ -70,7 +70,8 @@ pub unsafe fn io_submit(ctx: aio_context_t, nr: c_long, iocbpp: *mut *mut iocb) 
 ///
 /// Since Linux 3.12 success is `-EINPROGRESS`: the request's event arrives through the ring
 /// later and `result` is not written. Older kernels returned 0 and wrote the event to `*result`.
-/// Requests that cannot be cancelled (file I/O), or have already completed, give `-EINVAL`.
+/// Requests that cannot be cancelled (file I/O), or have already completed, give `-EINVAL`
+/// (`-EAGAIN` before 3.12).
 ///
 /// # Safety
 /// `iocb` must be readable (the kernel reads its `aio_key`); `result` must be writable.

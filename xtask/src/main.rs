@@ -1,6 +1,7 @@
 //! `cargo xtask test [--arch A] [--no-install]`: the whole suite, ending with one line
 //! `N passed, N failed, N skipped`.
 //! `cargo xtask vm --arch A`: the kernel-facing suite inside a qemu-system guest (see vm.rs).
+//! `cargo xtask soak [--fuzz-seconds N]`: the long soak, 64k contexts, and long fuzz runs.
 //!
 //! Every step is a check. A test binary's summary line adds its own counts; any other step
 //! (fmt, clippy, a build, the generator check) counts as one test. A step that cannot run here
@@ -70,6 +71,12 @@ fn main() {
             probes::run(&mut t);
             t.finish()
         }
+        Some("soak") => {
+            let seconds = value("--fuzz-seconds").map_or(600, |s| s.parse().unwrap_or(600));
+            let mut t = Tally::default();
+            steps::soak(&mut t, seconds);
+            t.finish()
+        }
         Some("vm") => {
             let arch = value("--arch").unwrap_or_else(|| usage());
             target_of(&arch);
@@ -89,7 +96,8 @@ fn usage() -> ! {
         "usage:\n  cargo xtask test [--arch x86_64|aarch64|riscv64|ppc64le] [--no-install]\n  \
          cargo xtask vm --arch x86_64|aarch64|riscv64|ppc64le [--no-install]\n  \
          cargo xtask bench [--quick] [--json]\n  \
-         cargo xtask probes   (the compile-fail probes alone)"
+         cargo xtask probes   (the compile-fail probes alone)\n  \
+         cargo xtask soak [--fuzz-seconds N]"
     );
     std::process::exit(2)
 }

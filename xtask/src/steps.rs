@@ -272,6 +272,7 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
         );
         run_probe(t);
         capi(t);
+        fuzz(t, FUZZ_SECONDS_IN_SUITE);
     }
     for (arch, target) in arches.iter().filter(|(a, _)| *a != "x86_64") {
         let runner = format!(
@@ -627,4 +628,79 @@ fn std_user_check(t: &mut Tally) {
             .args(["build", "-q", "--offline"])
             .env_remove("CARGO_TARGET_DIR"),
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 15's additions: fuzzing, and the long soak. (The fault emulation, the short soak and the
+// exhaustion test are test binaries of linux-aio and linux-aio-capi, counted with the others.)
+
+/// Seconds each fuzz target runs in `cargo xtask test`.
+const FUZZ_SECONDS_IN_SUITE: u32 = 15;
+/// The fuzz targets of fuzz/ (cargo-fuzz, nightly).
+const FUZZ_TARGETS: &[&str] = &["ring", "capi"];
+
+/// The fuzz targets for `seconds` each, from the committed corpus (fuzz/corpus/<target>, read
+/// only: new inputs go to a scratch directory). Needs nightly and cargo-fuzz, installed if
+/// missing; without them the runs are skipped, except under CI=true, where that is a failure.
+pub fn fuzz(t: &mut Tally, seconds: u32) {
+    section("install: nightly toolchain and cargo-fuzz");
+    let have_fuzz = || {
+        Command::new("rustup")
+            .args(["run", "nightly", "cargo", "fuzz", "--version"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let ready = install_toolchain("nightly", &[])
+        && (have_fuzz()
+            || cargo()
+                .args(["install", "--locked", "cargo-fuzz"])
+                .status()
+                .is_ok_and(|s| s.success())
+                && have_fuzz());
+    for target in FUZZ_TARGETS {
+        let what = format!("fuzz: {target} for {seconds} s from fuzz/corpus/{target}");
+        if !ready {
+            let why = "nightly or cargo-fuzz could not be installed";
+            if crate::ci() {
+                t.fail(&format!("{what}: {why} (a failure under CI=true)"));
+            } else {
+                t.skip(&what, why);
+            }
+            continue;
+        }
+        let scratch = root().join("target/fuzz-scratch").join(target);
+        let _ = std::fs::create_dir_all(&scratch);
+        t.check(
+            &what,
+            Command::new("rustup")
+                .current_dir(root().join("fuzz"))
+                .args(["run", "nightly", "cargo", "fuzz", "run", "-O", target])
+                .arg(&scratch)
+                .arg(format!("corpus/{target}"))
+                .args([
+                    "--",
+                    &format!("-max_total_time={seconds}"),
+                    "-timeout=10",
+                    "-print_funcs=0",
+                ]),
+        );
+    }
+}
+
+/// `cargo xtask soak`: the long runs, each one check: 10 million requests (release build),
+/// 65,536 contexts set up and destroyed, and each fuzz target for `fuzz_seconds`.
+pub fn soak(t: &mut Tally, fuzz_seconds: u32) {
+    t.tests(
+        "soak: 10,000,000 mixed requests, 4 threads, 2 contexts, forks, signal storm",
+        cargo_test()
+            .args(["--release", "-p", "linux-aio", "--test", "soak"])
+            .env("LINUX_AIO_SOAK_REQUESTS", "10000000"),
+    );
+    t.tests(
+        "exhaustion: 65,536 contexts set up and destroyed",
+        cargo_test()
+            .args(["--release", "-p", "linux-aio", "--test", "exhaustion"])
+            .env("LINUX_AIO_EXHAUST_CONTEXTS", "65536"),
+    );
+    fuzz(t, fuzz_seconds);
 }
