@@ -11,6 +11,7 @@ mod bench;
 #[path = "../../tests/support/counts.rs"]
 mod counts;
 mod probes;
+mod public_api;
 mod steps;
 mod vm;
 
@@ -66,6 +67,11 @@ fn main() {
             t.finish()
         }
         Some("bench") => std::process::exit(bench::run(&args[1..])),
+        Some("public-api") => {
+            let mut t = Tally::default();
+            public_api::run(&mut t, flag("--bless"));
+            t.finish()
+        }
         Some("probes") => {
             let mut t = Tally::default();
             probes::run(&mut t);
@@ -97,7 +103,8 @@ fn usage() -> ! {
          cargo xtask vm --arch x86_64|aarch64|riscv64|ppc64le [--no-install]\n  \
          cargo xtask bench [--quick] [--json]\n  \
          cargo xtask probes   (the compile-fail probes alone)\n  \
-         cargo xtask soak [--fuzz-seconds N]"
+         cargo xtask soak [--fuzz-seconds N]\n  \
+         cargo xtask public-api [--bless]"
     );
     std::process::exit(2)
 }

@@ -264,6 +264,7 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
         );
         miri(t);
         crate::probes::run(t);
+        crate::public_api::run(t, false);
         t.check(
             "rustdoc -D warnings (linux-aio)",
             cargo()
