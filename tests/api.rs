@@ -24,7 +24,7 @@ use rustix::event::PollFlags;
 use rustix::io::{IoSlice, IoSliceMut};
 use scratch::{eventfd, pattern, Scratch};
 
-const SIGUSR1: i32 = 10; // on x86_64, aarch64, riscv64 and powerpc64
+const SIGUSR1: i32 = libc::SIGUSR1; // 10 on all seven architecture modules
 
 fn main() {
     if std::env::var("LINUX_AIO_TEST_CHILD").as_deref() == Ok("eintr") {

@@ -11,7 +11,8 @@
 //! # Time on 32-bit architectures
 //! [`io_getevents`] and [`io_pgetevents`] take a [`__kernel_timespec`] (64-bit seconds) on every
 //! architecture. On arm and x86, where the kernel's calls of those names take the 32-bit
-//! `struct timespec` and break in 2038, both are made as `io_pgetevents_time64` (Linux 5.1;
+//! `struct timespec` (the y2038-unsafe ABI, which kernels built without
+//! `CONFIG_COMPAT_32BIT_TIME` leave out), both are made as `io_pgetevents_time64` (Linux 5.1;
 //! `io_getevents` with a null signal mask). Only if the kernel answers `ENOSYS` (before 5.1)
 //! do they fall back to the old calls, with the timeout converted and clamped (seconds beyond
 //! `i32::MAX` wait `i32::MAX` seconds, never a wrapped shorter time), and that answer is

@@ -1,6 +1,7 @@
 //! `io_getevents` and `io_pgetevents` on the 32-bit architectures (arm, x86), where the calls of
-//! those names take the 32-bit `struct timespec` (`__kernel_old_timespec`) and stop working in
-//! 2038.
+//! those names take the 32-bit `struct timespec` (`__kernel_old_timespec`): the y2038-unsafe
+//! ABI, which a kernel built without `CONFIG_COMPAT_32BIT_TIME` does not have at all (a relative
+//! timeout in 32 bits is itself good for 68 years).
 //!
 //! The raw layer keeps one signature on every architecture (`*mut __kernel_timespec`, 64-bit
 //! seconds), so:
