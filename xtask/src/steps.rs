@@ -425,7 +425,7 @@ fn more_target(t: &mut Tally, target: &str, check: Check) {
 /// system-wide: a multilib libc6-i386 would also put /lib32 into the host's ld.so.cache, which
 /// the loader under qemu-i386 then mixes with the cross glibc.
 fn host_i686(t: &mut Tally) {
-    let what = "host kernel, 32-bit x86 program (IA32 compat): linux-aio suites";
+    let what = "host kernel, 32-bit x86 program (IA32 compat)";
     let lib = "/usr/i686-linux-gnu/lib";
     let loader = format!("{lib}/ld-linux.so.2");
     // The loader is itself a 32-bit program: if the kernel runs it, it runs the suites.
@@ -436,20 +436,37 @@ fn host_i686(t: &mut Tally) {
     if !runs {
         return t.skip(
             what,
-            &format!("{loader} does not run here: no IA32 emulation in this kernel, or no libc6-dev-i386-cross"),
+            &format!(
+                "{loader} does not run here: no IA32 emulation in this kernel, or no \
+                 libc6-dev-i386-cross"
+            ),
         );
     }
-    t.tests(
-        what,
-        cargo_test()
-            .args(["-p", "linux-aio", "--target", target_of("i686")])
+    // For rustc (the tests), rustdoc (the doctests) and the C compiler (capi's C programs).
+    let link = format!("-Wl,--dynamic-linker={loader} -Wl,-rpath={lib}");
+    let rust = link
+        .split(' ')
+        .map(|a| format!("-C link-arg={a}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let suite = |package: &str| {
+        let mut c = cargo_test();
+        c.args(["-p", package, "--target", target_of("i686")])
             .args(["--target-dir", "target/i686-host"])
-            .env(
-                "RUSTFLAGS",
-                format!("-C link-arg=-Wl,--dynamic-linker={loader} -C link-arg=-Wl,-rpath={lib}"),
-            )
+            .env("RUSTFLAGS", &rust)
+            .env("RUSTDOCFLAGS", &rust)
+            .env("CFLAGS_i686_unknown_linux_gnu", &link)
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .env("CARGO_TARGET_I686_UNKNOWN_LINUX_GNU_RUNNER", "env"),
+            .env("CARGO_TARGET_I686_UNKNOWN_LINUX_GNU_RUNNER", "env");
+        c
+    };
+    t.tests(
+        &format!("{what}: linux-aio suites"),
+        &mut suite("linux-aio"),
+    );
+    t.tests(
+        &format!("{what}: C libaio (ours; Debian's libaio1 for i386 is the guest's)"),
+        &mut suite("linux-aio-capi"),
     );
 }
 
