@@ -12,9 +12,10 @@
 //! moves the number in, traps, and restores r7 (rustix's Thumb entry does the same). In ARM (A32)
 //! code, where r7 is an ordinary register, the compiler may pick r7 itself for either operand,
 //! and the sequence is still right: if the number is in r7, r7 ends holding it, as an input
-//! must; if `saved` is r7, r7 is an output the compiler expects to lose. Nothing can observe
-//! the borrowed r7 while the number is in it: the kernel does not walk user stacks, and a signal
-//! handler that runs on the way back gets a frame of its own.
+//! must; if `saved` is r7, r7 is an output the compiler expects to lose. While the number is in
+//! r7, only something walking frame pointers at that instant (a sampling profiler) could see a
+//! bogus frame; the kernel does not use it, and a signal handler that runs on the way back gets
+//! a frame of its own.
 //!
 //! Every function returns the kernel's raw value: `-4095..=-1` is a negated errno.
 
