@@ -2,9 +2,9 @@
 // vendors `arch/` and `src/raw/` (its build script does `include!("…/arch/select.rs")` and calls
 // `linux_aio_emit_cfg()`). Plain std, no dependencies.
 
-/// The `linux_aio_arch` value for the target cargo is building: one of the four architecture
-/// modules, or `"enosys"` for every other target (other architectures, 32-bit ABIs such as x32,
-/// big-endian variants, non-Linux systems, bare metal). Setting the environment variable
+/// The `linux_aio_arch` value for the target cargo is building: one of the seven architecture
+/// modules, or `"enosys"` for every other target (other architectures such as mips, sparc and
+/// loongarch64, the x32 ABI, big-endian powerpc64, non-Linux systems, bare metal). Setting the environment variable
 /// `LINUX_AIO_FORCE_ENOSYS` at build time selects `"enosys"` on any target.
 pub fn linux_aio_select_arch() -> &'static str {
     let var = |key: &str| std::env::var(key).unwrap_or_default();
@@ -22,6 +22,12 @@ pub fn linux_aio_select_arch() -> &'static str {
         // Little-endian only: ppc64 (big-endian) shares target_arch = "powerpc64" but has the
         // other iocb field order, and no module of its own yet.
         ("linux", "powerpc64", "little", "64") => "powerpc64le",
+        // EABI, ARM or Thumb code, hard- or soft-float: one kernel ABI (the old ABI, OABI, has
+        // no Rust target). Big-endian arm (armeb) has the other iocb order: no module yet.
+        ("linux", "arm", "little", "32") => "arm",
+        // i386 (i586, i686). x32 is target_arch "x86_64" with 32-bit pointers, not this.
+        ("linux", "x86", "little", "32") => "x86",
+        ("linux", "s390x", "big", "64") => "s390x",
         _ => "enosys",
     }
 }
@@ -30,7 +36,8 @@ pub fn linux_aio_select_arch() -> &'static str {
 pub fn linux_aio_emit_cfg() {
     println!(
         "cargo::rustc-check-cfg=cfg(linux_aio_arch, \
-         values(\"x86_64\", \"aarch64\", \"riscv64\", \"powerpc64le\", \"enosys\"))"
+         values(\"x86_64\", \"aarch64\", \"riscv64\", \"powerpc64le\", \"arm\", \"x86\", \
+         \"s390x\", \"enosys\"))"
     );
     println!("cargo::rustc-cfg=linux_aio_arch=\"{}\"", linux_aio_select_arch());
     println!("cargo::rerun-if-env-changed=LINUX_AIO_FORCE_ENOSYS");

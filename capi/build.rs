@@ -140,6 +140,10 @@ fn system_libaio() -> Option<PathBuf> {
         ("aarch64", "little") => "aarch64-linux-gnu",
         ("riscv64", _) => "riscv64-linux-gnu",
         ("powerpc64", "little") => "powerpc64le-linux-gnu",
+        ("arm", "little") if var("CARGO_CFG_TARGET_ABI") == "eabi" => "arm-linux-gnueabi",
+        ("arm", "little") => "arm-linux-gnueabihf",
+        ("x86", _) => "i386-linux-gnu",
+        ("s390x", _) => "s390x-linux-gnu",
         _ => return None,
     };
     ["/usr/lib", "/lib"]

@@ -7,8 +7,9 @@
 //!   header and the `IOCB_*`/`RWF_*` constants, per architecture, generated from the kernel's
 //!   UAPI headers. On targets without an architecture module every call returns `-ENOSYS`.
 //!
-//! Supported architectures: x86_64, aarch64, riscv64 and powerpc64le Linux. See the README for
-//! the layers, the architecture matrix, regeneration and vendoring.
+//! Supported architectures: x86_64, aarch64, riscv64, powerpc64le, 32-bit arm (EABI), 32-bit
+//! x86 and s390x Linux. See the README for the layers, the architecture matrix, regeneration and
+//! vendoring, and [`raw`] for how 32-bit targets get 64-bit timeouts.
 
 #![no_std]
 #![warn(missing_docs)]

@@ -26,7 +26,7 @@ use rustix::event::PollFlags;
 use rustix::io::{IoSlice, IoSliceMut};
 use scratch::{eventfd, pattern, Scratch};
 
-const SIGUSR1: i32 = 10; // on x86_64, aarch64, riscv64 and powerpc64
+const SIGUSR1: i32 = libc::SIGUSR1; // 10 on all seven architecture modules
 
 fn main() {
     if std::env::var("LINUX_AIO_TEST_CHILD").as_deref() == Ok("eintr") {
@@ -557,7 +557,9 @@ fn child_eintr() -> ! {
         };
         println!("plain={plain:?} masked={:?}", masked.0);
         let masked_ok = matches!(masked.0, Err(Errno::INTR) | Err(Errno::NOSYS));
-        if plain == Err(Errno::INTR) && masked_ok && masked.1 < Duration::from_secs(5) {
+        // A wait that no signal interrupted would end with its 10 s timeout as Ok(0), so the
+        // results alone tell; no timing is asserted.
+        if plain == Err(Errno::INTR) && masked_ok {
             0
         } else {
             1
@@ -818,7 +820,13 @@ fn differential_ring_vs_syscall() -> Outcome {
     }
     drop(probe);
     let before = own_rings();
-    let n = 100_000;
+    // Fewer inside the emulated (TCG) guests of `cargo xtask vm`, which set
+    // LINUX_AIO_DIRECT_DIR: the same mix, wrap-around included (the ring has 127 slots).
+    let n = if std::env::var_os("LINUX_AIO_DIRECT_DIR").is_some() {
+        20_000
+    } else {
+        100_000
+    };
     let by_ring = workload(true, n);
     let by_syscall = workload(false, n);
     assert_eq!(

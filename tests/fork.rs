@@ -154,6 +154,21 @@ enum Spawn {
     ClonePidNs,
 }
 
+/// The kernel's `struct clone_args` (its first version, 64 bytes; libc lacks it on some
+/// architectures).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+}
+
 /// Makes a child that runs `child` (no allocation there: another thread may hold malloc's
 /// lock when a raw clone happens) and `_exit`s with its result; returns its exit code.
 fn in_child(how: Spawn, child: impl FnOnce() -> i32) -> i32 {
@@ -186,12 +201,14 @@ fn in_child(how: Spawn, child: impl FnOnce() -> i32) -> i32 {
                 0usize,
             ) as libc::pid_t,
             Spawn::Clone3 => {
-                let mut args: libc::clone_args = std::mem::zeroed();
-                args.exit_signal = libc::SIGCHLD as u64;
+                let mut args = CloneArgs {
+                    exit_signal: libc::SIGCHLD as u64,
+                    ..CloneArgs::default()
+                };
                 libc::syscall(
                     libc::SYS_clone3,
-                    &mut args as *mut libc::clone_args,
-                    std::mem::size_of::<libc::clone_args>(),
+                    &mut args as *mut CloneArgs,
+                    std::mem::size_of::<CloneArgs>(),
                 ) as libc::pid_t
             }
         }

@@ -1,6 +1,6 @@
-//! Every target without an architecture module: other architectures, 32-bit ABIs (i686, x32),
-//! big-endian powerpc64, non-Linux systems, bare metal (`x86_64-unknown-none`), or any target
-//! built with `LINUX_AIO_FORCE_ENOSYS=1`.
+//! Every target without an architecture module: other architectures (mips, sparc, loongarch64,
+//! ...), the x32 ABI, big-endian powerpc64 and arm, non-Linux systems, bare metal
+//! (`x86_64-unknown-none`), or any target built with `LINUX_AIO_FORCE_ENOSYS=1`.
 //!
 //! The crate compiles unchanged, and every call answers `-ENOSYS` without issuing a system call,
 //! exactly as a Linux kernel built without `CONFIG_AIO` answers. Nothing here is borrowed from

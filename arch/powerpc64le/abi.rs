@@ -13,6 +13,7 @@ pub const __NR_io_getevents: core::ffi::c_long = 229;
 pub const __NR_io_submit: core::ffi::c_long = 230;
 pub const __NR_io_cancel: core::ffi::c_long = 231;
 pub const __NR_pipe2: core::ffi::c_long = 317;
+pub const __NR_copy_file_range: core::ffi::c_long = 379;
 pub const __NR_io_pgetevents: core::ffi::c_long = 388;
 pub type __s16 = ::core::ffi::c_short;
 pub type __u16 = ::core::ffi::c_ushort;

@@ -12,6 +12,7 @@ pub const __NR_pipe2: core::ffi::c_long = 59;
 pub const __NR_read: core::ffi::c_long = 63;
 pub const __NR_write: core::ffi::c_long = 64;
 pub const __NR_munmap: core::ffi::c_long = 215;
+pub const __NR_copy_file_range: core::ffi::c_long = 285;
 pub const __NR_io_pgetevents: core::ffi::c_long = 292;
 pub const __NR_mmap: core::ffi::c_long = 222;
 pub type __s16 = ::core::ffi::c_short;

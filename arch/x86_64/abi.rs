@@ -13,6 +13,7 @@ pub const __NR_io_getevents: core::ffi::c_long = 208;
 pub const __NR_io_submit: core::ffi::c_long = 209;
 pub const __NR_io_cancel: core::ffi::c_long = 210;
 pub const __NR_pipe2: core::ffi::c_long = 293;
+pub const __NR_copy_file_range: core::ffi::c_long = 326;
 pub const __NR_io_pgetevents: core::ffi::c_long = 333;
 pub type __s16 = ::core::ffi::c_short;
 pub type __u16 = ::core::ffi::c_ushort;

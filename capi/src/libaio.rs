@@ -112,7 +112,7 @@ export! { "io_getevents@@LIBAIO_0.4" =>
         min_nr: c_long,
         nr: c_long,
         events: *mut io_event,
-        timeout: *mut __kernel_timespec,
+        timeout: *mut CTimespec,
     ) -> c_int {
         // SAFETY: the caller's arguments, under libaio's contract.
         unsafe { get_events(ctx, min_nr, nr, events, timeout, None) }
@@ -124,7 +124,7 @@ export! { "io_getevents@LIBAIO_0.1" =>
         ctx: aio_context_t,
         nr: c_long,
         events: *mut io_event,
-        timeout: *mut __kernel_timespec,
+        timeout: *mut CTimespec,
     ) -> c_int {
         // SAFETY: the caller's arguments, under libaio's contract.
         unsafe { get_events(ctx, 1, nr, events, timeout, None) }
@@ -137,7 +137,7 @@ export! { "io_pgetevents@@LIBAIO_0.5" =>
         min_nr: c_long,
         nr: c_long,
         events: *mut io_event,
-        timeout: *mut __kernel_timespec,
+        timeout: *mut CTimespec,
         sigmask: *const c_void,
     ) -> c_int {
         // SAFETY: the caller's arguments, under libaio's contract.
@@ -170,7 +170,7 @@ export! { "io_queue_release@@LIBAIO_0.1" =>
 export! { "io_queue_wait@@LIBAIO_0.4" =>
     unsafe extern "C" fn io_queue_wait(
         ctx: aio_context_t,
-        timeout: *mut __kernel_timespec,
+        timeout: *mut CTimespec,
     ) -> c_int {
         // SAFETY: no events are asked for; timeout is the caller's.
         unsafe { get_events(ctx, 0, 0, null_mut(), timeout, None) }
@@ -180,7 +180,7 @@ export! { "io_queue_wait@@LIBAIO_0.4" =>
 export! { "io_queue_wait@LIBAIO_0.1" =>
     unsafe extern "C" fn io_queue_wait_0_1(
         ctx: aio_context_t,
-        timeout: *mut __kernel_timespec,
+        timeout: *mut CTimespec,
     ) -> c_int {
         // SAFETY: as io_queue_wait.
         unsafe { get_events(ctx, 0, 0, null_mut(), timeout, None) }
@@ -189,7 +189,7 @@ export! { "io_queue_wait@LIBAIO_0.1" =>
 
 export! { "io_queue_run@@LIBAIO_0.1" =>
     unsafe extern "C" fn io_queue_run(ctx: aio_context_t) -> c_int {
-        let mut zero = __kernel_timespec::default();
+        let mut zero = CTimespec::default();
         loop {
             let mut event = io_event::default();
             // SAFETY: room for one event; a live zero timeout.
@@ -211,6 +211,83 @@ export! { "io_queue_run@@LIBAIO_0.1" =>
     }
 }
 
+/// `struct timespec` as the programs calling libaio have it: their C library's. libaio hands it
+/// to the kernel as the timeout, so it is the kernel's `__kernel_timespec` where `time_t` and
+/// `long` are 64-bit (every 64-bit target).
+#[cfg(any(target_pointer_width = "64", target_arch = "x86_64"))]
+type CTimespec = __kernel_timespec;
+
+/// On 32-bit glibc targets, how Debian builds `libaio.so.1` and the programs linked against it
+/// (without `_TIME_BITS=64`): 32-bit `time_t` and `long`. Old libaio passes it to the 32-bit
+/// `io_getevents`; here it is widened and goes through the raw layer like any timeout
+/// (`io_pgetevents_time64`, so it also works on kernels built without the 32-bit time calls).
+#[cfg(all(
+    target_pointer_width = "32",
+    not(target_arch = "x86_64"),
+    not(target_env = "musl")
+))]
+#[repr(C)]
+#[derive(Default)]
+struct CTimespec {
+    tv_sec: c_long,
+    tv_nsec: c_long,
+}
+
+/// musl (1.2 and later) on 32-bit targets: 64-bit `time_t`, a 32-bit `tv_nsec` and 32 bits of
+/// padding that need not be zero (after `tv_nsec` on little-endian targets, before it on
+/// big-endian ones).
+#[cfg(all(
+    target_pointer_width = "32",
+    not(target_arch = "x86_64"),
+    target_env = "musl"
+))]
+#[repr(C)]
+#[derive(Default)]
+struct CTimespec {
+    tv_sec: i64,
+    #[cfg(target_endian = "big")]
+    _pad: c_long,
+    tv_nsec: c_long,
+    #[cfg(target_endian = "little")]
+    _pad: c_long,
+}
+
+/// The caller's timeout as the raw layer takes it: null stays null; where the C type is the
+/// kernel's the pointer is passed on untouched (a bad one is the kernel's EFAULT, as in libaio);
+/// otherwise the value is widened into `copy`.
+///
+/// # Safety
+/// `timeout` is null or readable.
+#[cfg(any(target_pointer_width = "64", target_arch = "x86_64"))]
+unsafe fn kernel_timeout(
+    timeout: *mut CTimespec,
+    _copy: &mut __kernel_timespec,
+) -> *mut __kernel_timespec {
+    timeout
+}
+
+/// See the 64-bit version. Here the value is read in user space: a bad pointer faults instead of
+/// giving EFAULT (libaio's contract makes it the caller's error either way).
+///
+/// # Safety
+/// `timeout` is null or readable.
+#[cfg(not(any(target_pointer_width = "64", target_arch = "x86_64")))]
+unsafe fn kernel_timeout(
+    timeout: *mut CTimespec,
+    copy: &mut __kernel_timespec,
+) -> *mut __kernel_timespec {
+    if timeout.is_null() {
+        return null_mut();
+    }
+    // SAFETY: non-null and readable (this function's contract).
+    let t = unsafe { &*timeout };
+    *copy = __kernel_timespec {
+        tv_sec: t.tv_sec.into(),
+        tv_nsec: t.tv_nsec.into(),
+    };
+    copy
+}
+
 /// `io_getevents`, or `io_pgetevents` when `sigmask` is given: the ring first where that is
 /// allowed, then the system call for what is still missing.
 ///
@@ -222,7 +299,7 @@ unsafe fn get_events(
     min_nr: c_long,
     nr: c_long,
     events: *mut io_event,
-    timeout: *mut __kernel_timespec,
+    timeout: *mut CTimespec,
     sigmask: Option<*const c_void>,
 ) -> c_int {
     let mut got: c_long = 0;
@@ -234,7 +311,8 @@ unsafe fn get_events(
     if ring_first && valid {
         if let Some(mut reaper) = UserReaper::new(ctx) {
             let ring = reaper.ring();
-            let len = nr.min(c_long::from(ring.nr())) as usize;
+            // nr >= 0 (`valid`); the ring's u32 slot count may exceed a 32-bit c_long.
+            let len = (nr as usize).min(ring.nr() as usize);
             let out: &mut [io_event] = if len == 0 {
                 &mut []
             } else {
@@ -249,6 +327,9 @@ unsafe fn get_events(
     }
     let _kernel = KernelReaper::new(ctx);
     let rest = events.wrapping_add(got as usize);
+    let mut copy = __kernel_timespec::default();
+    // SAFETY: timeout is null or readable (libaio's contract).
+    let timeout = unsafe { kernel_timeout(timeout, &mut copy) };
     let ret = match sigmask {
         // SAFETY: rest has room for nr - got events; timeout is the caller's.
         None => unsafe { raw::io_getevents(ctx, min_nr - got, nr - got, rest, timeout) },

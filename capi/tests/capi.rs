@@ -99,6 +99,10 @@ fn system_lib() -> Option<PathBuf> {
         "aarch64" => "aarch64-linux-gnu",
         "riscv64" => "riscv64-linux-gnu",
         "powerpc64" if cfg!(target_endian = "little") => "powerpc64le-linux-gnu",
+        "arm" if cfg!(target_abi = "eabi") => "arm-linux-gnueabi",
+        "arm" => "arm-linux-gnueabihf",
+        "x86" => "i386-linux-gnu",
+        "s390x" => "s390x-linux-gnu",
         _ => return None,
     };
     ["/usr/lib", "/lib"]

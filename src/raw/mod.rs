@@ -7,6 +7,20 @@
 //!
 //! This module and `arch/` have no dependencies at all (not even on the rest of this crate), so
 //! another syscall crate can vendor them; see the README's "Vendoring the raw layer".
+//!
+//! # Time on 32-bit architectures
+//! [`io_getevents`] and [`io_pgetevents`] take a [`__kernel_timespec`] (64-bit seconds) on every
+//! architecture. On arm and x86, where the kernel's calls of those names take the 32-bit
+//! `struct timespec` (the y2038-unsafe ABI, which kernels built without
+//! `CONFIG_COMPAT_32BIT_TIME` leave out), both are made as `io_pgetevents_time64` (Linux 5.1;
+//! `io_getevents` with a null signal mask). Only if the kernel answers `ENOSYS` (before 5.1)
+//! do they fall back to the old calls, with the timeout converted and clamped (seconds beyond
+//! `i32::MAX` wait `i32::MAX` seconds, never a wrapped shorter time), and that answer is
+//! remembered, so later calls go straight to the old ones. On that fallback path the raw layer
+//! reads `*timeout` itself: an unreadable pointer is then undefined behaviour, not `EFAULT`.
+//! One behaviour comes with `io_pgetevents_time64`: a wait that a signal interrupts with no
+//! handler running (a stop and continue) is restarted by the kernel instead of ending in
+//! `EINTR`; with a handler both give `EINTR`.
 
 // Carried into crates that vendor this folder, whatever lints they set themselves.
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -17,9 +31,16 @@
 #[path = "../../arch/mod.rs"]
 mod arch;
 
+/// `io_getevents` and `io_pgetevents` where the kernel's calls of those names take a 32-bit
+/// timespec: `io_pgetevents_time64` first, the old calls before Linux 5.1.
+#[cfg(any(linux_aio_arch = "arm", linux_aio_arch = "x86"))]
+mod time32;
+
 use core::ffi::{c_long, c_uint};
 
 pub use arch::*;
+#[cfg(any(linux_aio_arch = "arm", linux_aio_arch = "x86"))]
+pub use time32::{__force_time32_calls, __time32_calls};
 
 /// True if `ret`, a value returned by a function of this module, is a negated errno.
 #[inline]
@@ -101,6 +122,7 @@ pub unsafe fn io_getevents(
 ) -> c_long {
     // SAFETY: the kernel writes at most `nr` events to `events` and reads `timeout`, both with
     // fault-checked copies, into memory the caller vouches for.
+    #[cfg(not(any(linux_aio_arch = "arm", linux_aio_arch = "x86")))]
     unsafe {
         syscall5(
             __NR_io_getevents,
@@ -111,10 +133,18 @@ pub unsafe fn io_getevents(
             timeout as usize,
         )
     }
+    // SAFETY: as above; a null signal-mask argument leaves the mask alone.
+    #[cfg(any(linux_aio_arch = "arm", linux_aio_arch = "x86"))]
+    unsafe {
+        time32::getevents(ctx, min_nr, nr, events, timeout, core::ptr::null(), false)
+    }
 }
 
 /// `io_pgetevents(2)` (Linux 4.18): as [`io_getevents`], with the signal mask in `*usig` installed
 /// atomically for the duration of the wait. `usig` may be null (no mask change).
+///
+/// On arm and x86 this is `io_pgetevents_time64`, or before Linux 5.1 the 32-bit-timespec
+/// `io_pgetevents` with the timeout clamped (see the module documentation).
 ///
 /// # Safety
 /// As [`io_getevents`]; `usig` must be null or readable, and its `sigmask` null or readable for
@@ -129,6 +159,12 @@ pub unsafe fn io_pgetevents(
     usig: *const __aio_sigset,
 ) -> c_long {
     // SAFETY: as io_getevents, plus a fault-checked read of `*usig` and of the mask it names.
+    #[cfg(any(linux_aio_arch = "arm", linux_aio_arch = "x86"))]
+    unsafe {
+        time32::getevents(ctx, min_nr, nr, events, timeout, usig, true)
+    }
+    // SAFETY: as io_getevents, plus a fault-checked read of `*usig` and of the mask it names.
+    #[cfg(not(any(linux_aio_arch = "arm", linux_aio_arch = "x86")))]
     unsafe {
         syscall6(
             __NR_io_pgetevents,

@@ -77,6 +77,20 @@ const struct abi_probe_entry abi_probe_table[] = {
 	E(__NR_write),
 	E(__NR_close),
 	E(__NR_pipe2),
+	E(__NR_munmap),
+	E(__NR_copy_file_range),
+#ifdef __NR_mmap /* not on arm EABI */
+	E(__NR_mmap),
+#endif
+#ifdef __NR_mmap2 /* the 32-bit architectures */
+	E(__NR_mmap2),
+#endif
+#ifdef __NR_io_pgetevents_time64 /* the 32-bit architectures, with the 32-bit timespec */
+	E(__NR_io_pgetevents_time64),
+	LAYOUT(__kernel_old_timespec),
+	FIELD(__kernel_old_timespec, tv_sec),
+	FIELD(__kernel_old_timespec, tv_nsec),
+#endif
 
 	E(IOCB_CMD_PREAD),
 	E(IOCB_CMD_PWRITE),

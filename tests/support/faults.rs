@@ -150,7 +150,8 @@ pub fn active() -> Result<(), String> {
 pub fn fired() -> i64 {
     match symbol::<unsafe extern "C" fn() -> libc::c_long>(c"linux_aio_faults_fired") {
         // SAFETY: the library's `long linux_aio_faults_fired(void)`.
-        Some(f) => unsafe { f() },
+        #[allow(clippy::useless_conversion)] // c_long is i64 or i32
+        Some(f) => i64::from(unsafe { f() }),
         None => 0,
     }
 }

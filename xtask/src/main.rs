@@ -12,6 +12,10 @@ mod bench;
 mod counts;
 mod probes;
 mod public_api;
+// arch/select.rs's choices, as unit tests (it also defines what build scripts call).
+#[cfg(test)]
+#[allow(dead_code)]
+mod select;
 mod steps;
 mod vm;
 
@@ -21,12 +25,41 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The four architectures with a module: (name used on the command line, Rust target).
+/// The seven architectures with a module: (name used on the command line, Rust target). Each
+/// has a qemu-system guest; the name is the guest's.
 pub const ARCHES: &[(&str, &str)] = &[
     ("x86_64", "x86_64-unknown-linux-gnu"),
     ("aarch64", "aarch64-unknown-linux-gnu"),
     ("riscv64", "riscv64gc-unknown-linux-gnu"),
     ("ppc64le", "powerpc64le-unknown-linux-gnu"),
+    ("armv7", "armv7-unknown-linux-gnueabihf"),
+    ("i686", "i686-unknown-linux-gnu"),
+    ("s390x", "s390x-unknown-linux-gnu"),
+];
+
+/// How another target of an architecture module is checked besides its main target.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Check {
+    /// rustup has its std: clippy, and the linux-aio suites under qemu-user.
+    Full,
+    /// rustup has no std for it here: nightly's `-Zbuild-std`, the linux-aio suites and the C
+    /// layout cross-check under qemu-user.
+    BuildStd,
+    /// As `BuildStd`, but nothing links (no C library for it on Debian): clippy only.
+    BuildStdNoLink,
+}
+
+/// More targets of the modules above: (architecture, target, how it is checked).
+pub const MORE_TARGETS: &[(&str, &str, Check)] = &[
+    // Thumb code, where r7 is the frame pointer (see arch/arm/syscall.rs).
+    ("armv7", "thumbv7neon-unknown-linux-gnueabihf", Check::Full),
+    ("armv7", "arm-unknown-linux-gnueabi", Check::BuildStd),
+    (
+        "armv7",
+        "armv7-unknown-linux-musleabihf",
+        Check::BuildStdNoLink,
+    ),
+    ("i686", "i586-unknown-linux-gnu", Check::Full),
 ];
 
 pub fn target_of(arch: &str) -> &'static str {
@@ -35,9 +68,27 @@ pub fn target_of(arch: &str) -> &'static str {
         .find(|(a, _)| *a == arch)
         .map(|(_, t)| *t)
         .unwrap_or_else(|| {
-            eprintln!("unknown architecture {arch:?}: one of x86_64, aarch64, riscv64, ppc64le");
+            eprintln!("unknown architecture {arch:?}: one of {}", arch_names());
             std::process::exit(2)
         })
+}
+
+/// `x86_64|aarch64|...`, for messages.
+fn arch_names() -> String {
+    ARCHES.iter().map(|(a, _)| *a).collect::<Vec<_>>().join("|")
+}
+
+/// The qemu-user program that runs `target`'s binaries.
+pub fn qemu_user(target: &str) -> String {
+    let cpu = target.split('-').next().unwrap_or(target);
+    let name = match cpu {
+        "riscv64gc" => "riscv64",
+        "powerpc64le" => "ppc64le",
+        "i586" | "i686" => "i386",
+        c if c.starts_with("arm") || c.starts_with("thumb") => "arm",
+        c => c,
+    };
+    format!("qemu-{name}")
 }
 
 pub fn root() -> PathBuf {
@@ -84,13 +135,18 @@ fn main() {
             t.finish()
         }
         Some("vm") => {
+            // One architecture, several separated by commas (booted side by side), or `all`.
             let arch = value("--arch").unwrap_or_else(|| usage());
-            target_of(&arch);
+            let arches: Vec<&str> = match arch.as_str() {
+                "all" => ARCHES.iter().map(|(a, _)| *a).collect(),
+                list => list.split(',').collect(),
+            };
+            arches.iter().for_each(|a| _ = target_of(a));
             let mut t = Tally::default();
             if !flag("--no-install") {
                 steps::install_vm(&mut t);
             }
-            vm::run(&mut t, &arch);
+            vm::run_all(&mut t, &arches);
             t.finish()
         }
         _ => usage(),
@@ -98,9 +154,10 @@ fn main() {
 }
 
 fn usage() -> ! {
+    let a = arch_names();
     eprintln!(
-        "usage:\n  cargo xtask test [--arch x86_64|aarch64|riscv64|ppc64le] [--no-install]\n  \
-         cargo xtask vm --arch x86_64|aarch64|riscv64|ppc64le [--no-install]\n  \
+        "usage:\n  cargo xtask test [--arch {a}] [--no-install]\n  \
+         cargo xtask vm --arch {a}[,...]|all [--no-install]\n  \
          cargo xtask bench [--quick] [--json]\n  \
          cargo xtask probes   (the compile-fail probes alone)\n  \
          cargo xtask soak [--fuzz-seconds N]\n  \
@@ -295,7 +352,25 @@ pub fn run_counted(cmd: &mut Command) -> (Vec<Unit>, bool) {
 
 #[cfg(test)]
 mod tests {
-    use super::unit_header;
+    use super::{qemu_user, unit_header};
+
+    #[test]
+    fn qemu_user_programs() {
+        let cases = [
+            ("aarch64-unknown-linux-gnu", "qemu-aarch64"),
+            ("riscv64gc-unknown-linux-gnu", "qemu-riscv64"),
+            ("powerpc64le-unknown-linux-gnu", "qemu-ppc64le"),
+            ("armv7-unknown-linux-gnueabihf", "qemu-arm"),
+            ("thumbv7neon-unknown-linux-gnueabihf", "qemu-arm"),
+            ("arm-unknown-linux-gnueabi", "qemu-arm"),
+            ("i686-unknown-linux-gnu", "qemu-i386"),
+            ("i586-unknown-linux-gnu", "qemu-i386"),
+            ("s390x-unknown-linux-gnu", "qemu-s390x"),
+        ];
+        for (target, program) in cases {
+            assert_eq!(qemu_user(target), program, "{target}");
+        }
+    }
 
     #[test]
     fn cargo_unit_headers() {

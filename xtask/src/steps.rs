@@ -3,10 +3,11 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::{root, section, target_of, vm, Tally, ARCHES};
+use crate::{qemu_user, root, section, target_of, vm, Check, Tally, ARCHES, MORE_TARGETS};
 
-/// The oldest Rust that builds all four architectures: PowerPC inline asm became stable in 1.95
-/// (1.94 rejects it with "inline assembly is not stable yet on this architecture").
+/// The oldest Rust that builds all seven architectures: PowerPC inline asm became stable in 1.95
+/// (1.94 rejects it with "inline assembly is not stable yet on this architecture"); s390x's is
+/// not stable before 1.84 either.
 const MSRV: &str = "1.95.0";
 
 /// Debian packages the suite needs, beyond what the `rust` machine image has.
@@ -16,10 +17,16 @@ const APT_PACKAGES: &[&str] = &[
     "gcc-riscv64-linux-gnu",
     "gcc-powerpc64le-linux-gnu",
     "gcc-i686-linux-gnu",
+    "gcc-arm-linux-gnueabihf",
+    "gcc-arm-linux-gnueabi", // arm-unknown-linux-gnueabi (armv6, soft-float)
+    "gcc-s390x-linux-gnu",
     "libc6-dev-arm64-cross",
     "libc6-dev-riscv64-cross",
     "libc6-dev-ppc64el-cross",
     "libc6-dev-i386-cross",
+    "libc6-dev-armhf-cross",
+    "libc6-dev-armel-cross",
+    "libc6-dev-s390x-cross",
     "linux-libc-dev-amd64-cross", // the pinned x86_64 UAPI headers for the C layout probe
     "qemu-user",
     "musl-tools",   // the static probe
@@ -27,16 +34,38 @@ const APT_PACKAGES: &[&str] = &[
     "liburing-dev", // io_uring's figures in the benchmarks
 ];
 
-/// Targets that have no architecture module and must build (and, where they run, answer
-/// ENOSYS): bare metal, a big-endian 64-bit Linux, a 32-bit Linux.
-const ENOSYS_TARGETS: &[&str] = &[
-    "x86_64-unknown-none",
-    "s390x-unknown-linux-gnu",
+/// Targets that have no architecture module and must build: bare metal (which other ABIs,
+/// such as big-endian powerpc64, x32 or mips, get is checked by xtask's unit tests of
+/// arch/select.rs; rustup has no std for them here).
+const ENOSYS_TARGETS: &[&str] = &["x86_64-unknown-none"];
+
+/// Targets whose entry borrows registers behind the compiler's back (r7 on arm, esi and ebp on
+/// x86): their kernel suite also runs optimized, where live values sit in those registers and a
+/// register the asm failed to restore shows (tests/kernel.rs `entry_live_registers_survive`).
+const RELEASE_ENTRY: &[&str] = &[
+    "armv7-unknown-linux-gnueabihf",
+    "thumbv7neon-unknown-linux-gnueabihf",
     "i686-unknown-linux-gnu",
 ];
 
 /// Other systems: the crate must compile there too (the raw layer alone, answering ENOSYS).
 const OTHER_SYSTEMS: &[&str] = &["x86_64-apple-darwin", "x86_64-unknown-freebsd"];
+
+/// The kernel suite of `target` built with `--release`, under qemu-user.
+fn release_entry(t: &mut Tally, target: &str) {
+    if RELEASE_ENTRY.contains(&target) {
+        t.tests(
+            &format!("qemu-user: kernel suite built with --release ({target})"),
+            cargo_test_on(target).args(["--release", "-p", "linux-aio", "--test", "kernel"]),
+        );
+    }
+}
+
+/// The extra targets rustup can install (the others are built with nightly's `-Zbuild-std`).
+fn rustup_targets() -> Vec<&'static str> {
+    let more = MORE_TARGETS.iter().filter(|(_, _, c)| *c == Check::Full);
+    more.map(|(_, t, _)| *t).collect()
+}
 
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
@@ -125,6 +154,7 @@ pub fn install(t: &mut Tally, extra_apt: &[&str]) {
     }
     let mut targets: Vec<&str> = ARCHES.iter().map(|(_, t)| *t).collect();
     targets.extend(ENOSYS_TARGETS);
+    targets.extend(rustup_targets());
     targets.push("x86_64-unknown-linux-musl");
     targets.extend(OTHER_SYSTEMS);
     let rustup = |args: &[&str]| {
@@ -203,6 +233,11 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
         .copied()
         .filter(|(a, _)| only.is_none_or(|o| o == *a))
         .collect();
+    let more: Vec<(&str, &str, Check)> = MORE_TARGETS
+        .iter()
+        .copied()
+        .filter(|(a, _, _)| only.is_none_or(|o| o == *a))
+        .collect();
     if do_install {
         install_vm(t);
     }
@@ -215,9 +250,14 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
         );
         t.tests("xtask unit tests", cargo_test().args(["-p", "xtask"]));
     }
-    for (arch, target) in &arches {
+    let full = more.iter().filter(|(_, _, c)| *c == Check::Full);
+    for target in arches
+        .iter()
+        .map(|(_, t)| *t)
+        .chain(full.map(|(_, t, _)| *t))
+    {
         t.check(
-            &format!("clippy -D warnings ({arch})"),
+            &format!("clippy -D warnings ({target})"),
             cargo().args([
                 "clippy",
                 "-q",
@@ -275,16 +315,11 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
         capi(t);
         fuzz(t, FUZZ_SECONDS_IN_SUITE);
     }
+    if only.is_none() || only == Some("i686") {
+        host_i686(t);
+    }
     for (arch, target) in arches.iter().filter(|(a, _)| *a != "x86_64") {
-        let runner = format!(
-            "qemu-{}",
-            target
-                .split('-')
-                .next()
-                .unwrap()
-                .replace("gc", "")
-                .replace("powerpc64le", "ppc64le")
-        );
+        let runner = qemu_user(target);
         if !have(&runner) {
             t.skip(
                 &format!("qemu-user tests ({arch})"),
@@ -307,6 +342,10 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
         if *arch == "riscv64" {
             riscv64_vector(t, target);
         }
+        release_entry(t, target);
+    }
+    for (_, target, check) in &more {
+        more_target(t, target, *check);
     }
 
     if only.is_none() {
@@ -323,10 +362,6 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
                 cargo().args(["check", "-q", "-p", "linux-aio", "--target", target]),
             );
         }
-        t.tests(
-            "ENOSYS target i686 under qemu-i386: linux-aio suites",
-            cargo_test_on("i686-unknown-linux-gnu").args(["-p", "linux-aio"]),
-        );
         vendoring_check(t);
         std_user_check(t);
     }
@@ -350,9 +385,126 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
             ]),
         );
     }
-    for (arch, _) in &arches {
-        vm::run(t, arch);
+    let guests: Vec<&str> = arches.iter().map(|(a, _)| *a).collect();
+    vm::run_all(t, &guests);
+}
+
+/// One of `MORE_TARGETS`: see `Check` for what each kind gets.
+fn more_target(t: &mut Tally, target: &str, check: Check) {
+    let runner = qemu_user(target);
+    if check != Check::BuildStdNoLink && !have(&runner) {
+        return t.skip(
+            &format!("qemu-user tests ({target})"),
+            &format!("{runner} is not installed"),
+        );
     }
+    if check == Check::Full {
+        t.tests(
+            &format!("qemu-user: linux-aio suites ({target})"),
+            cargo_test_on(target).args(["-p", "linux-aio"]),
+        );
+        return release_entry(t, target);
+    }
+    // rustup has no std for these targets here: nightly builds it from rust-src (installed
+    // with Miri), in a target directory of its own.
+    if !install_toolchain("nightly", &["rust-src", "clippy"]) {
+        return t.skip(
+            &format!("{target} (nightly -Zbuild-std)"),
+            "the nightly toolchain with rust-src could not be installed",
+        );
+    }
+    let nightly = |args: &[&str]| {
+        let mut c = Command::new("rustup");
+        c.current_dir(root())
+            .args(["run", "nightly", "cargo"])
+            .args(args)
+            .args(["-Zbuild-std", "--target", target])
+            .args(["--target-dir", "target/build-std"]);
+        if let Some(runner) = configured_runner(target) {
+            c.env("LINUX_AIO_TEST_RUNNER", runner);
+        }
+        c
+    };
+    if check == Check::BuildStdNoLink {
+        // No C library for the target on Debian, so nothing links: the library and the suites
+        // that compile there (tests/api.rs does not with musl: its pthread_t is a pointer).
+        t.check(
+            &format!("clippy -D warnings ({target}, nightly -Zbuild-std, no linking)"),
+            nightly(&[
+                "clippy",
+                "-q",
+                "-p",
+                "linux-aio",
+                "--lib",
+                "--test",
+                "kernel",
+                "--test",
+                "posix",
+            ])
+            .args(["--", "-D", "warnings"]),
+        );
+        return;
+    }
+    t.tests(
+        &format!("qemu-user: linux-aio suites ({target}, nightly -Zbuild-std)"),
+        &mut nightly(&["test", "--no-fail-fast", "-p", "linux-aio"]),
+    );
+    t.tests(
+        &format!("qemu-user: C layout cross-check ({target}, nightly -Zbuild-std)"),
+        &mut nightly(&["test", "--no-fail-fast", "-p", "abi-probe"]),
+    );
+}
+
+/// The i686 suites as a 32-bit program on the host's own x86_64 kernel (its IA32 compat
+/// syscalls, `io_pgetevents_time64` among them), run directly instead of under qemu-i386, where
+/// the host kernel can run 32-bit programs at all. The binaries name the cross glibc's loader
+/// and library directory themselves (their own target directory), so nothing needs installing
+/// system-wide: a multilib libc6-i386 would also put /lib32 into the host's ld.so.cache, which
+/// the loader under qemu-i386 then mixes with the cross glibc.
+fn host_i686(t: &mut Tally) {
+    let what = "host kernel, 32-bit x86 program (IA32 compat)";
+    let lib = "/usr/i686-linux-gnu/lib";
+    let loader = format!("{lib}/ld-linux.so.2");
+    // The loader is itself a 32-bit program: if the kernel runs it, it runs the suites.
+    let runs = Command::new(&loader)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !runs {
+        return t.skip(
+            what,
+            &format!(
+                "{loader} does not run here: no IA32 emulation in this kernel, or no \
+                 libc6-dev-i386-cross"
+            ),
+        );
+    }
+    // For rustc (the tests), rustdoc (the doctests) and the C compiler (capi's C programs).
+    let link = format!("-Wl,--dynamic-linker={loader} -Wl,-rpath={lib}");
+    let rust = link
+        .split(' ')
+        .map(|a| format!("-C link-arg={a}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let suite = |package: &str| {
+        let mut c = cargo_test();
+        c.args(["-p", package, "--target", target_of("i686")])
+            .args(["--target-dir", "target/i686-host"])
+            .env("RUSTFLAGS", &rust)
+            .env("RUSTDOCFLAGS", &rust)
+            .env("CFLAGS_i686_unknown_linux_gnu", &link)
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env("CARGO_TARGET_I686_UNKNOWN_LINUX_GNU_RUNNER", "env");
+        c
+    };
+    t.tests(
+        &format!("{what}: linux-aio suites"),
+        &mut suite("linux-aio"),
+    );
+    t.tests(
+        &format!("{what}: C libaio (ours; Debian's libaio1 for i386 is the guest's)"),
+        &mut suite("linux-aio-capi"),
+    );
 }
 
 /// riscv64 with the V extension, where Linux leaves vl, vtype and vstart unspecified after every
@@ -587,6 +739,7 @@ fn vendoring_check(t: &mut Tally) {
     for target in [
         target_of("x86_64"),
         target_of("aarch64"),
+        target_of("armv7"), // src/raw/time32.rs comes along
         "x86_64-unknown-none",
     ] {
         t.check(

@@ -1,7 +1,8 @@
 /* syscalls.c: when each library makes the io_getevents/io_pgetevents system call.
  *
  * A seccomp filter makes those two system calls fail with EHWPOISON, an errno neither the kernel
- * nor a library would give here, so every result tells whether the call reached the kernel.
+ * nor a library would give here, so every result tells whether the call reached the kernel; on
+ * the 32-bit architectures io_pgetevents_time64 too, which is how ours makes both there.
  * This is the one program whose expectations differ by library (argv[1]: "ours" or "system"):
  * - libaio 0.3.113 always makes the call, except that a zero timeout on an empty ring returns 0
  *   at once (whatever min_nr);
@@ -34,6 +35,9 @@ static int deny_getevents(void)
 {
 	struct sock_filter filter[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+#ifdef __NR_io_pgetevents_time64
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_pgetevents_time64, 3, 0),
+#endif
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_getevents, 2, 0),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_pgetevents, 1, 0),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),

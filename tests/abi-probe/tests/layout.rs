@@ -54,8 +54,19 @@ fn aio_sigset() -> Group {
     layout!(__aio_sigset: sigmask, sigsetsize)
 }
 
+/// The 32-bit `struct timespec` of the time32 calls, on the modules that have them.
+#[cfg(any(linux_aio_arch = "arm", linux_aio_arch = "x86"))]
+fn kernel_old_timespec() -> Group {
+    layout!(__kernel_old_timespec: tv_sec, tv_nsec)
+}
+#[cfg(not(any(linux_aio_arch = "arm", linux_aio_arch = "x86")))]
+fn kernel_old_timespec() -> Group {
+    Group::new()
+}
+
 fn syscalls() -> Group {
-    values!(
+    #[allow(unused_mut)]
+    let mut group = values!(
         __NR_io_setup,
         __NR_io_destroy,
         __NR_io_submit,
@@ -66,7 +77,17 @@ fn syscalls() -> Group {
         __NR_write,
         __NR_close,
         __NR_pipe2,
-    )
+        __NR_munmap,
+    );
+    // What only some architectures have; probe.c has the same #ifdefs, and
+    // every_c_entry_checked catches a number one side has and the other lacks.
+    #[cfg(not(linux_aio_arch = "enosys"))]
+    group.extend(values!(__NR_copy_file_range));
+    #[cfg(not(linux_aio_arch = "arm"))]
+    group.extend(values!(__NR_mmap));
+    #[cfg(any(linux_aio_arch = "arm", linux_aio_arch = "x86"))]
+    group.extend(values!(__NR_mmap2, __NR_io_pgetevents_time64));
+    group
 }
 
 fn constants() -> Group {
@@ -97,10 +118,11 @@ fn context() -> Group {
     )]
 }
 
-const GROUPS: [fn() -> Group; 8] = [
+const GROUPS: [fn() -> Group; 9] = [
     iocb,
     io_event,
     kernel_timespec,
+    kernel_old_timespec,
     aio_ring,
     aio_sigset,
     syscalls,
@@ -171,6 +193,8 @@ fn main() {
             ("iocb", || check(iocb())),
             ("io_event", || check(io_event())),
             ("__kernel_timespec", || check(kernel_timespec())),
+            #[cfg(any(linux_aio_arch = "arm", linux_aio_arch = "x86"))]
+            ("__kernel_old_timespec", || check(kernel_old_timespec())),
             ("aio_ring", || check(aio_ring())),
             ("__aio_sigset", || check(aio_sigset())),
             ("syscall_numbers", || check(syscalls())),

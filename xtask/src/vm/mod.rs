@@ -9,6 +9,7 @@
 //! 3. cpio.rs: an initramfs with those, the modules and an empty ext4 image (for O_DIRECT).
 //! 4. qemu.rs: boots it (TCG); tests/vm-init runs everything, prints
 //!    `vm-summary: N passed, N failed, N skipped` and powers off. Those counts join the tally.
+//!    With several guests, all are built first and then booted two at a time (`run_all`).
 
 mod cpio;
 mod kernel;
@@ -30,7 +31,7 @@ pub fn install_packages() -> Vec<&'static str> {
         "qemu-system-x86",
         "qemu-system-arm",
         "qemu-system-ppc",
-        "qemu-system-misc", // riscv64
+        "qemu-system-misc", // riscv64, s390x
         "opensbi",          // riscv64 firmware (bookworm's qemu-system-data has its own copy)
         "e2fsprogs",        // mkfs.ext4 for the O_DIRECT image
     ]
@@ -47,14 +48,100 @@ const DIRECT_IMAGE_MIB: u64 = 16;
 /// A guest still running after this is killed and counted as a failure.
 const TIME_LIMIT: Duration = Duration::from_secs(300);
 
-/// Boots `arch`'s pinned kernel with the test binaries and adds the guest's counts to `t`.
-pub fn run(t: &mut Tally, arch: &str) {
+/// How many guests boot side by side: each qemu-system runs one vCPU (TCG) on one host thread,
+/// and the machine that runs the suite has two cores.
+const GUESTS_AT_ONCE: usize = 2;
+
+/// A guest ready to boot: everything built and packed.
+struct Guest {
+    arch: String,
+    what: String,
+    kernel: String,
+    machine: qemu::Machine,
+    image: PathBuf,
+    initrd: PathBuf,
+    dir: PathBuf,
+}
+
+/// Boots each of `arches`' pinned kernel with the test binaries and adds the guests' counts to
+/// `t`. Downloads and builds happen one guest after another (cargo uses both cores); then the
+/// guests boot, `GUESTS_AT_ONCE` at a time, and are reported in order.
+pub fn run_all(t: &mut Tally, arches: &[&str]) {
+    let guests: Vec<Guest> = arches.iter().filter_map(|a| prepare(t, a)).collect();
+    if guests.is_empty() {
+        return;
+    }
+    section(&format!(
+        "qemu-system guests: {} ({} at a time)",
+        guests
+            .iter()
+            .map(|g| g.arch.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        GUESTS_AT_ONCE.min(guests.len())
+    ));
+    let start = Instant::now();
+    let runs = boot_all(&guests);
+    let wall = start.elapsed().as_secs_f64();
+    let mut times = Vec::new();
+    for (g, run) in guests.iter().zip(runs) {
+        match run {
+            Ok(run) => {
+                let secs = run.elapsed.as_secs_f64();
+                times.push(format!("{} {secs:.1} s", g.arch));
+                section(&format!("{}: {}", g.what, g.kernel));
+                save_probe_json(&run.lines, &g.dir.join("probe.json"));
+                report(t, &g.what, &run, secs);
+            }
+            Err(e) => t.fail(&format!("{}: {}: {e}", g.what, g.machine.qemu)),
+        }
+    }
+    println!(
+        "\nqemu-system guests: {wall:.1} s of wall time for {} ({})",
+        guests.len(),
+        times.join(", ")
+    );
+}
+
+/// Boots every guest, at most `GUESTS_AT_ONCE` at a time, each console echoed with its
+/// architecture as a prefix; the runs come back in the order of `guests`.
+fn boot_all(guests: &[Guest]) -> Vec<std::io::Result<qemu::Run>> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let runs: Vec<_> = guests.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..GUESTS_AT_ONCE.min(guests.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(g) = guests.get(i) else { break };
+                println!("[{}] booting {}", g.arch, g.kernel);
+                let run = qemu::boot(&g.machine, &g.image, &g.initrd, TIME_LIMIT, &g.arch);
+                if let Ok(r) = &run {
+                    println!("[{}] done in {:.1} s", g.arch, r.elapsed.as_secs_f64());
+                }
+                *runs[i].lock().unwrap() = Some(run);
+            });
+        }
+    });
+    runs.into_iter()
+        .map(|r| r.into_inner().unwrap().expect("every guest was booted"))
+        .collect()
+}
+
+/// Fetches `arch`'s kernel, builds its binaries and writes its initramfs; `None` (with the
+/// reason in `t`) when the guest cannot run.
+fn prepare(t: &mut Tally, arch: &str) -> Option<Guest> {
     let what = format!("qemu-system guest {arch}");
     section(&format!("{what}: kernel"));
     let kernel = match kernel::fetch(arch, MODULES) {
         Ok(k) => k,
-        Err(kernel::Error::Unavailable(why)) => return t.missing_pinned(&what, &why),
-        Err(kernel::Error::Broken(why)) => return t.fail(&format!("{what}: {why}")),
+        Err(kernel::Error::Unavailable(why)) => {
+            t.missing_pinned(&what, &why);
+            return None;
+        }
+        Err(kernel::Error::Broken(why)) => {
+            t.fail(&format!("{what}: {why}"));
+            return None;
+        }
     };
     println!("{}: {}", kernel.name, kernel.image.display());
 
@@ -65,19 +152,26 @@ pub fn run(t: &mut Tally, arch: &str) {
     let start = Instant::now();
     let programs = match programs::build(target_of(arch)) {
         Ok(p) => p,
-        Err(why) => return t.fail(&format!("{what}: build: {why}")),
+        Err(why) => {
+            t.fail(&format!("{what}: build: {why}"));
+            return None;
+        }
     };
     println!("built in {:.1} s", start.elapsed().as_secs_f64());
 
     let capi = match capi_files(arch, &programs) {
         Ok(files) => files,
-        Err(why) => return t.fail(&format!("{what}: C library: {why}")),
+        Err(why) => {
+            t.fail(&format!("{what}: C library: {why}"));
+            return None;
+        }
     };
 
     let dir = root().join("target/vm-build").join(arch);
     let initrd = dir.join("initramfs.cpio");
     if let Err(e) = initramfs(&initrd, &programs, &kernel.modules, &capi) {
-        return t.fail(&format!("{what}: initramfs {}: {e}", initrd.display()));
+        t.fail(&format!("{what}: initramfs {}: {e}", initrd.display()));
+        return None;
     }
 
     let machine = qemu::machine(arch);
@@ -86,16 +180,18 @@ pub fn run(t: &mut Tally, arch: &str) {
         .output()
         .is_ok_and(|o| o.status.success());
     if !have_qemu {
-        return t.skip(&what, &format!("{} is not installed", machine.qemu));
+        t.skip(&what, &format!("{} is not installed", machine.qemu));
+        return None;
     }
-    section(&format!("{what}: boot {}", kernel.name));
-    let run = match qemu::boot(&machine, &kernel.image, &initrd, TIME_LIMIT) {
-        Ok(r) => r,
-        Err(e) => return t.fail(&format!("{what}: {}: {e}", machine.qemu)),
-    };
-    let secs = run.elapsed.as_secs_f64();
-    save_probe_json(&run.lines, &dir.join("probe.json"));
-    report(t, &what, &run, secs);
+    Some(Guest {
+        arch: arch.to_string(),
+        what,
+        kernel: kernel.name,
+        machine,
+        image: kernel.image,
+        initrd,
+        dir,
+    })
 }
 
 /// Adds the guest's `vm-summary` counts to `t`; no summary (a hang, a crash) is one failure.

@@ -148,7 +148,19 @@ pub fn multiarch(target: &str) -> &'static str {
         "aarch64-unknown-linux-gnu" => "aarch64-linux-gnu",
         "riscv64gc-unknown-linux-gnu" => "riscv64-linux-gnu",
         "powerpc64le-unknown-linux-gnu" => "powerpc64le-linux-gnu",
+        "armv7-unknown-linux-gnueabihf" => "arm-linux-gnueabihf",
+        "i686-unknown-linux-gnu" => "i386-linux-gnu",
+        "s390x-unknown-linux-gnu" => "s390x-linux-gnu",
         _ => unreachable!("architecture checked by target_of"),
+    }
+}
+
+/// Where Debian's cross packages put a target's glibc: /usr/<dir>/lib. The multiarch name but
+/// for i386, whose cross toolchain is named after i686.
+fn cross_dir(target: &str) -> &'static str {
+    match target {
+        "i686-unknown-linux-gnu" => "i686-linux-gnu",
+        _ => multiarch(target),
     }
 }
 
@@ -159,7 +171,7 @@ pub fn multiarch(target: &str) -> &'static str {
 /// /lib/<multiarch>. Libraries found beside `elfs` (libaio.so.1) are not this function's.
 pub fn runtime(target: &str, elfs: &[&Path]) -> Result<Vec<(String, PathBuf)>, String> {
     let m = multiarch(target);
-    let cross = PathBuf::from(format!("/usr/{m}/lib"));
+    let cross = PathBuf::from(format!("/usr/{}/lib", cross_dir(target)));
     let dir = if cross.join("libc.so.6").exists() {
         cross
     } else {

@@ -42,6 +42,25 @@ pub fn machine(arch: &str) -> Machine {
             ],
             console: "hvc0",
         },
+        // Debian's armmp-lpae kernel on a Cortex-A15 (which has LPAE); qemu builds the device
+        // tree of `virt` itself.
+        "armv7" => Machine {
+            qemu: "qemu-system-arm",
+            args: &["-M", "virt", "-cpu", "cortex-a15"],
+            console: "ttyAMA0",
+        },
+        // The 686-pae kernel wants PAE and NX: `max` has both under TCG.
+        "i686" => Machine {
+            qemu: "qemu-system-i386",
+            args: &["-cpu", "max"],
+            console: "ttyS0",
+        },
+        // The console is the SCLP line console.
+        "s390x" => Machine {
+            qemu: "qemu-system-s390x",
+            args: &["-M", "s390-ccw-virtio"],
+            console: "ttysclp0",
+        },
         _ => unreachable!("architecture checked by target_of"),
     }
 }
@@ -53,7 +72,14 @@ pub struct Run {
     pub elapsed: Duration,
 }
 
-pub fn boot(m: &Machine, kernel: &Path, initrd: &Path, limit: Duration) -> std::io::Result<Run> {
+/// Boots `kernel` with `initrd`, echoing the console with `[label] ` before each line.
+pub fn boot(
+    m: &Machine,
+    kernel: &Path,
+    initrd: &Path,
+    limit: Duration,
+    label: &str,
+) -> std::io::Result<Run> {
     let append = format!("console={} rdinit=/init panic=-1 quiet", m.console);
     let mut cmd = Command::new(m.qemu);
     cmd.args(m.args)
@@ -74,20 +100,21 @@ pub fn boot(m: &Machine, kernel: &Path, initrd: &Path, limit: Duration) -> std::
         .args(["-append", &append])
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
-    println!("{cmd:?}");
+    println!("[{label}] {cmd:?}");
     let start = Instant::now();
     let mut child = cmd.spawn()?;
     let lines = Arc::new(Mutex::new(Vec::new()));
     let console = child.stdout.take().unwrap();
     let echo = {
         let lines = Arc::clone(&lines);
+        let label = label.to_string();
         std::thread::spawn(move || {
             let mut reader = BufReader::new(console);
             let mut buf = Vec::new();
             // Lines, not strings: the console may carry bytes that are not UTF-8.
             while reader.read_until(b'\n', &mut buf).is_ok_and(|n| n > 0) {
                 let line = printable(&String::from_utf8_lossy(&buf));
-                println!("{line}");
+                println!("[{label}] {line}");
                 lines.lock().unwrap().push(line);
                 buf.clear();
             }
