@@ -7,13 +7,20 @@ pub const __NR_io_destroy: core::ffi::c_long = 1;
 pub const __NR_io_submit: core::ffi::c_long = 2;
 pub const __NR_io_cancel: core::ffi::c_long = 3;
 pub const __NR_io_getevents: core::ffi::c_long = 4;
+#[doc(hidden)]
 pub const __NR_close: core::ffi::c_long = 57;
+#[doc(hidden)]
 pub const __NR_pipe2: core::ffi::c_long = 59;
+#[doc(hidden)]
 pub const __NR_read: core::ffi::c_long = 63;
+#[doc(hidden)]
 pub const __NR_write: core::ffi::c_long = 64;
+#[doc(hidden)]
 pub const __NR_munmap: core::ffi::c_long = 215;
+#[doc(hidden)]
 pub const __NR_copy_file_range: core::ffi::c_long = 285;
 pub const __NR_io_pgetevents: core::ffi::c_long = 292;
+#[doc(hidden)]
 pub const __NR_mmap: core::ffi::c_long = 222;
 pub type __s16 = ::core::ffi::c_short;
 pub type __u16 = ::core::ffi::c_ushort;

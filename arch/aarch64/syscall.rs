@@ -6,6 +6,7 @@
 use core::arch::asm;
 use core::ffi::c_long;
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -19,6 +20,7 @@ pub unsafe fn syscall0(nr: c_long) -> c_long {
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -32,6 +34,7 @@ pub unsafe fn syscall1(nr: c_long, a0: usize) -> c_long {
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -46,6 +49,7 @@ pub unsafe fn syscall2(nr: c_long, a0: usize, a1: usize) -> c_long {
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -60,6 +64,7 @@ pub unsafe fn syscall3(nr: c_long, a0: usize, a1: usize, a2: usize) -> c_long {
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -74,6 +79,7 @@ pub unsafe fn syscall4(nr: c_long, a0: usize, a1: usize, a2: usize, a3: usize) -
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -95,6 +101,7 @@ pub unsafe fn syscall5(
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]

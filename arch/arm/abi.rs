@@ -2,17 +2,24 @@
 // Source: Debian package linux-libc-dev-armhf-cross 6.1.4-1cross1 (Linux UAPI headers); see gen/README.md.
 // Do not edit: CI regenerates this file and fails on any difference.
 
+#[doc(hidden)]
 pub const __NR_read: core::ffi::c_long = 3;
+#[doc(hidden)]
 pub const __NR_write: core::ffi::c_long = 4;
+#[doc(hidden)]
 pub const __NR_close: core::ffi::c_long = 6;
+#[doc(hidden)]
 pub const __NR_munmap: core::ffi::c_long = 91;
+#[doc(hidden)]
 pub const __NR_mmap2: core::ffi::c_long = 192;
 pub const __NR_io_setup: core::ffi::c_long = 243;
 pub const __NR_io_destroy: core::ffi::c_long = 244;
 pub const __NR_io_getevents: core::ffi::c_long = 245;
 pub const __NR_io_submit: core::ffi::c_long = 246;
 pub const __NR_io_cancel: core::ffi::c_long = 247;
+#[doc(hidden)]
 pub const __NR_pipe2: core::ffi::c_long = 359;
+#[doc(hidden)]
 pub const __NR_copy_file_range: core::ffi::c_long = 391;
 pub const __NR_io_pgetevents: core::ffi::c_long = 399;
 pub const __NR_io_pgetevents_time64: core::ffi::c_long = 416;

@@ -40,6 +40,7 @@ macro_rules! svc {
     };
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -54,6 +55,7 @@ pub unsafe fn syscall0(nr: c_long) -> c_long {
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -68,6 +70,7 @@ pub unsafe fn syscall1(nr: c_long, a0: usize) -> c_long {
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -82,6 +85,7 @@ pub unsafe fn syscall2(nr: c_long, a0: usize, a1: usize) -> c_long {
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -96,6 +100,7 @@ pub unsafe fn syscall3(nr: c_long, a0: usize, a1: usize, a2: usize) -> c_long {
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -110,6 +115,7 @@ pub unsafe fn syscall4(nr: c_long, a0: usize, a1: usize, a2: usize, a3: usize) -
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -131,6 +137,7 @@ pub unsafe fn syscall5(
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]

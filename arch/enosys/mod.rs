@@ -52,16 +52,22 @@ pub const __NR_io_getevents: c_long = -1;
 /// Placeholder: never passed to a kernel.
 pub const __NR_io_pgetevents: c_long = -1;
 /// Placeholder: never passed to a kernel.
+#[doc(hidden)]
 pub const __NR_read: c_long = -1;
 /// Placeholder: never passed to a kernel.
+#[doc(hidden)]
 pub const __NR_write: c_long = -1;
 /// Placeholder: never passed to a kernel.
+#[doc(hidden)]
 pub const __NR_close: c_long = -1;
 /// Placeholder: never passed to a kernel.
+#[doc(hidden)]
 pub const __NR_pipe2: c_long = -1;
 /// Placeholder: never passed to a kernel.
+#[doc(hidden)]
 pub const __NR_mmap: c_long = -1;
 /// Placeholder: never passed to a kernel.
+#[doc(hidden)]
 pub const __NR_munmap: c_long = -1;
 
 pub type __s16 = i16;
@@ -109,6 +115,7 @@ pub struct __kernel_timespec {
     pub tv_nsec: i64,
 }
 
+#[doc(hidden)]
 /// Returns `-ENOSYS`; issues no system call.
 ///
 /// # Safety
@@ -118,6 +125,7 @@ pub unsafe fn syscall0(_nr: c_long) -> c_long {
     -ENOSYS
 }
 
+#[doc(hidden)]
 /// Returns `-ENOSYS`; issues no system call.
 ///
 /// # Safety
@@ -127,6 +135,7 @@ pub unsafe fn syscall1(_nr: c_long, _a0: usize) -> c_long {
     -ENOSYS
 }
 
+#[doc(hidden)]
 /// Returns `-ENOSYS`; issues no system call.
 ///
 /// # Safety
@@ -136,6 +145,7 @@ pub unsafe fn syscall2(_nr: c_long, _a0: usize, _a1: usize) -> c_long {
     -ENOSYS
 }
 
+#[doc(hidden)]
 /// Returns `-ENOSYS`; issues no system call.
 ///
 /// # Safety
@@ -145,6 +155,7 @@ pub unsafe fn syscall3(_nr: c_long, _a0: usize, _a1: usize, _a2: usize) -> c_lon
     -ENOSYS
 }
 
+#[doc(hidden)]
 /// Returns `-ENOSYS`; issues no system call.
 ///
 /// # Safety
@@ -154,6 +165,7 @@ pub unsafe fn syscall4(_nr: c_long, _a0: usize, _a1: usize, _a2: usize, _a3: usi
     -ENOSYS
 }
 
+#[doc(hidden)]
 /// Returns `-ENOSYS`; issues no system call.
 ///
 /// # Safety
@@ -170,6 +182,7 @@ pub unsafe fn syscall5(
     -ENOSYS
 }
 
+#[doc(hidden)]
 /// Returns `-ENOSYS`; issues no system call.
 ///
 /// # Safety

@@ -2,17 +2,24 @@
 // Source: Debian package linux-libc-dev-ppc64el-cross 6.1.4-1cross1 (Linux UAPI headers); see gen/README.md.
 // Do not edit: CI regenerates this file and fails on any difference.
 
+#[doc(hidden)]
 pub const __NR_read: core::ffi::c_long = 3;
+#[doc(hidden)]
 pub const __NR_write: core::ffi::c_long = 4;
+#[doc(hidden)]
 pub const __NR_close: core::ffi::c_long = 6;
+#[doc(hidden)]
 pub const __NR_mmap: core::ffi::c_long = 90;
+#[doc(hidden)]
 pub const __NR_munmap: core::ffi::c_long = 91;
 pub const __NR_io_setup: core::ffi::c_long = 227;
 pub const __NR_io_destroy: core::ffi::c_long = 228;
 pub const __NR_io_getevents: core::ffi::c_long = 229;
 pub const __NR_io_submit: core::ffi::c_long = 230;
 pub const __NR_io_cancel: core::ffi::c_long = 231;
+#[doc(hidden)]
 pub const __NR_pipe2: core::ffi::c_long = 317;
+#[doc(hidden)]
 pub const __NR_copy_file_range: core::ffi::c_long = 379;
 pub const __NR_io_pgetevents: core::ffi::c_long = 388;
 pub type __s16 = ::core::ffi::c_short;

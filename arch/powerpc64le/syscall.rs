@@ -12,6 +12,7 @@
 use core::arch::asm;
 use core::ffi::c_long;
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -45,6 +46,7 @@ pub unsafe fn syscall0(nr: c_long) -> c_long {
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -78,6 +80,7 @@ pub unsafe fn syscall1(nr: c_long, a0: usize) -> c_long {
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -111,6 +114,7 @@ pub unsafe fn syscall2(nr: c_long, a0: usize, a1: usize) -> c_long {
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -144,6 +148,7 @@ pub unsafe fn syscall3(nr: c_long, a0: usize, a1: usize, a2: usize) -> c_long {
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -177,6 +182,7 @@ pub unsafe fn syscall4(nr: c_long, a0: usize, a1: usize, a2: usize, a3: usize) -
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -217,6 +223,7 @@ pub unsafe fn syscall5(
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]

@@ -17,6 +17,7 @@
 use core::arch::asm;
 use core::ffi::c_long;
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -31,6 +32,7 @@ pub unsafe fn syscall0(nr: c_long) -> c_long {
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -46,6 +48,7 @@ pub unsafe fn syscall1(nr: c_long, a0: usize) -> c_long {
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -61,6 +64,7 @@ pub unsafe fn syscall2(nr: c_long, a0: usize, a1: usize) -> c_long {
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -76,6 +80,7 @@ pub unsafe fn syscall3(nr: c_long, a0: usize, a1: usize, a2: usize) -> c_long {
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -91,6 +96,7 @@ pub unsafe fn syscall4(nr: c_long, a0: usize, a1: usize, a2: usize, a3: usize) -
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -113,6 +119,7 @@ pub unsafe fn syscall5(
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]

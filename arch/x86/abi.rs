@@ -2,18 +2,26 @@
 // Source: Debian package linux-libc-dev-i386-cross 6.1.4-1cross1 (Linux UAPI headers); see gen/README.md.
 // Do not edit: CI regenerates this file and fails on any difference.
 
+#[doc(hidden)]
 pub const __NR_read: core::ffi::c_long = 3;
+#[doc(hidden)]
 pub const __NR_write: core::ffi::c_long = 4;
+#[doc(hidden)]
 pub const __NR_close: core::ffi::c_long = 6;
+#[doc(hidden)]
 pub const __NR_mmap: core::ffi::c_long = 90;
+#[doc(hidden)]
 pub const __NR_munmap: core::ffi::c_long = 91;
+#[doc(hidden)]
 pub const __NR_mmap2: core::ffi::c_long = 192;
 pub const __NR_io_setup: core::ffi::c_long = 245;
 pub const __NR_io_destroy: core::ffi::c_long = 246;
 pub const __NR_io_getevents: core::ffi::c_long = 247;
 pub const __NR_io_submit: core::ffi::c_long = 248;
 pub const __NR_io_cancel: core::ffi::c_long = 249;
+#[doc(hidden)]
 pub const __NR_pipe2: core::ffi::c_long = 331;
+#[doc(hidden)]
 pub const __NR_copy_file_range: core::ffi::c_long = 377;
 pub const __NR_io_pgetevents: core::ffi::c_long = 385;
 pub const __NR_io_pgetevents_time64: core::ffi::c_long = 416;

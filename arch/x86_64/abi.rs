@@ -2,17 +2,24 @@
 // Source: Debian package linux-libc-dev-amd64-cross 6.1.4-1cross1 (Linux UAPI headers); see gen/README.md.
 // Do not edit: CI regenerates this file and fails on any difference.
 
+#[doc(hidden)]
 pub const __NR_read: core::ffi::c_long = 0;
+#[doc(hidden)]
 pub const __NR_write: core::ffi::c_long = 1;
+#[doc(hidden)]
 pub const __NR_close: core::ffi::c_long = 3;
+#[doc(hidden)]
 pub const __NR_mmap: core::ffi::c_long = 9;
+#[doc(hidden)]
 pub const __NR_munmap: core::ffi::c_long = 11;
 pub const __NR_io_setup: core::ffi::c_long = 206;
 pub const __NR_io_destroy: core::ffi::c_long = 207;
 pub const __NR_io_getevents: core::ffi::c_long = 208;
 pub const __NR_io_submit: core::ffi::c_long = 209;
 pub const __NR_io_cancel: core::ffi::c_long = 210;
+#[doc(hidden)]
 pub const __NR_pipe2: core::ffi::c_long = 293;
+#[doc(hidden)]
 pub const __NR_copy_file_range: core::ffi::c_long = 326;
 pub const __NR_io_pgetevents: core::ffi::c_long = 333;
 pub type __s16 = ::core::ffi::c_short;

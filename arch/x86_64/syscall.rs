@@ -7,6 +7,7 @@
 use core::arch::asm;
 use core::ffi::c_long;
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -21,6 +22,7 @@ pub unsafe fn syscall0(nr: c_long) -> c_long {
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -35,6 +37,7 @@ pub unsafe fn syscall1(nr: c_long, a0: usize) -> c_long {
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -49,6 +52,7 @@ pub unsafe fn syscall2(nr: c_long, a0: usize, a1: usize) -> c_long {
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -63,6 +67,7 @@ pub unsafe fn syscall3(nr: c_long, a0: usize, a1: usize, a2: usize) -> c_long {
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -77,6 +82,7 @@ pub unsafe fn syscall4(nr: c_long, a0: usize, a1: usize, a2: usize, a3: usize) -
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]
@@ -99,6 +105,7 @@ pub unsafe fn syscall5(
     r
 }
 
+#[doc(hidden)]
 /// # Safety
 /// `nr` and the arguments must form a valid system call.
 #[inline]

@@ -8,6 +8,14 @@
 //! This module and `arch/` have no dependencies at all (not even on the rest of this crate), so
 //! another syscall crate can vendor them; see the README's "Vendoring the raw layer".
 //!
+//! # What is promised
+//! Everything documented here follows semver: the six calls (and [`is_error`]), the kernel's
+//! types (`iocb`, `io_event`, `aio_context_t`, `aio_ring`, `__aio_sigset`,
+//! `__kernel_timespec`) with their layouts, the `IOCB_*`, `RWF_*` and `AIO_RING_*` constants,
+//! the AIO syscall numbers and [`ARCH`]. The generic entry (`syscall0`..`syscall6`) and the
+//! numbers of other calls are public only for this crate's own tests and probe, hidden from the
+//! docs, and may change in any release.
+//!
 //! # Time on 32-bit architectures
 //! [`io_getevents`] and [`io_pgetevents`] take a [`__kernel_timespec`] (64-bit seconds) on every
 //! architecture. On arm and x86, where the kernel's calls of those names take the 32-bit
