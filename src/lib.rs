@@ -30,6 +30,10 @@ pub mod raw;
 
 mod layout;
 
+// Heap memory with the alignment O_DIRECT needs (feature `alloc`).
+#[cfg(all(feature = "alloc", any(target_os = "linux", target_os = "android")))]
+#[allow(unsafe_code)]
+mod aligned;
 // Calls into `raw` (`unsafe fn`s, each with its contract) for one kernel context.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[allow(unsafe_code)]
@@ -55,6 +59,8 @@ pub mod ring;
 #[allow(unsafe_code)]
 mod scope;
 
+#[cfg(all(feature = "alloc", any(target_os = "linux", target_os = "android")))]
+pub use aligned::{AlignedBuf, DirectAlignment, FALLBACK_DIRECT_ALIGNMENT};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use context::{Cancel, Context, Event, Reaper, SigSet, SubmitError, Submitter};
 #[cfg(any(target_os = "linux", target_os = "android"))]

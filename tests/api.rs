@@ -69,6 +69,7 @@ fn main() {
                 fork_child_cannot_take_parent_events,
             ),
             ("fork_inside_a_scope", fork_inside_a_scope),
+            ("aligned_buffer_for_direct_io", aligned_buffer_for_direct_io),
             (
                 "tickets_belong_to_their_scope",
                 tickets_belong_to_their_scope,
@@ -1245,5 +1246,47 @@ fn tickets_belong_to_their_scope() -> Outcome {
             .unwrap();
         assert_eq!((c.ticket, c.event.user_data()), (t, 7));
     });
+    Passed
+}
+
+/// `AlignedBuf::for_direct_io` gives a buffer an O_DIRECT read accepts: aligned as the file's
+/// `STATX_DIOALIGN` says (or 4096), its length rounded up to the offset alignment.
+fn aligned_buffer_for_direct_io() -> Outcome {
+    use linux_aio::{AlignedBuf, DirectAlignment};
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut ctx = need_aio!(8);
+    let dir = std::env::var_os("LINUX_AIO_DIRECT_DIR").map_or_else(
+        || std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")),
+        std::path::PathBuf::from,
+    );
+    let s = Scratch::new_in(&dir, "aligned");
+    std::fs::write(&s.path, pattern(1 << 16, 21)).unwrap();
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(&s.path)
+    {
+        Ok(f) => f,
+        Err(e) => return skipped(format!("O_DIRECT unavailable in {}: {e}", dir.display())),
+    };
+    let a = DirectAlignment::of(file.as_fd()).unwrap();
+    println!("direct-I/O alignment: {a:?}");
+    assert!(a.memory.is_power_of_two() && a.offset.is_power_of_two());
+    let mut buf = AlignedBuf::for_direct_io(file.as_fd(), 5000).unwrap();
+    assert_eq!(buf.len() % a.offset, 0);
+    assert!(buf.len() >= 5000);
+    assert_eq!(buf.as_ptr() as usize % a.memory, 0);
+    let len = buf.len();
+    let n = ctx.scope::<1, _>(|s| {
+        s.submit(Request::read(file.as_fd(), &mut buf, 0)).unwrap();
+        s.wait(1, Some(Duration::from_secs(5)))
+            .unwrap()
+            .next()
+            .unwrap()
+            .event
+            .result()
+    });
+    assert_eq!(n, Ok(len), "the O_DIRECT read of an aligned buffer");
+    assert!(buf[..] == pattern(1 << 16, 21)[..len]);
     Passed
 }
