@@ -57,6 +57,18 @@ compile_error!(
     "no linux_aio_arch cfg: the build script must call linux_aio_emit_cfg() from arch/select.rs"
 );
 
+#[cfg(all(linux_aio_rustc_too_old, linux_aio_arch = "powerpc64le"))]
+compile_error!(
+    "linux-aio's powerpc64le module needs Rust 1.95 or later (PowerPC inline asm is stable \
+     from 1.95); the other architectures build with 1.82"
+);
+
+#[cfg(all(linux_aio_rustc_too_old, linux_aio_arch = "s390x"))]
+compile_error!(
+    "linux-aio's s390x module needs Rust 1.84 or later (s390x inline asm is stable from \
+     1.84); the other architectures build with 1.82"
+);
+
 mod kernel_abi;
 mod uapi;
 

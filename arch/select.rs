@@ -32,13 +32,40 @@ pub fn linux_aio_select_arch() -> &'static str {
     }
 }
 
-/// Prints the cargo directives: the selected `linux_aio_arch` cfg and its declaration.
+/// The oldest Rust (its minor version, 1.x) whose stable inline asm covers `arch`'s syscall
+/// entry: PowerPC's became stable in 1.95 and s390x's in 1.84; the other architectures' long
+/// before the crate's own minimum (1.82).
+pub fn linux_aio_min_rustc(arch: &str) -> u32 {
+    match arch {
+        "powerpc64le" => 95,
+        "s390x" => 84,
+        _ => 0,
+    }
+}
+
+/// The minor version of the `rustc` cargo builds with (`RUSTC`), if it can be told.
+fn linux_aio_rustc_minor() -> Option<u32> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = std::process::Command::new(rustc).arg("--version").output().ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    let version = text.split_whitespace().nth(1)?; // "rustc 1.95.0 (...)"
+    version.split('.').nth(1)?.parse().ok()
+}
+
+/// Prints the cargo directives: the selected `linux_aio_arch` cfg and its declaration, and
+/// `linux_aio_rustc_too_old` when the compiler predates the module's stable inline asm (the
+/// module then stops the build with a message saying which Rust it needs).
 pub fn linux_aio_emit_cfg() {
     println!(
         "cargo::rustc-check-cfg=cfg(linux_aio_arch, \
          values(\"x86_64\", \"aarch64\", \"riscv64\", \"powerpc64le\", \"arm\", \"x86\", \
          \"s390x\", \"enosys\"))"
     );
-    println!("cargo::rustc-cfg=linux_aio_arch=\"{}\"", linux_aio_select_arch());
+    println!("cargo::rustc-check-cfg=cfg(linux_aio_rustc_too_old)");
+    let arch = linux_aio_select_arch();
+    println!("cargo::rustc-cfg=linux_aio_arch=\"{arch}\"");
+    if linux_aio_rustc_minor().is_some_and(|minor| minor < linux_aio_min_rustc(arch)) {
+        println!("cargo::rustc-cfg=linux_aio_rustc_too_old");
+    }
     println!("cargo::rerun-if-env-changed=LINUX_AIO_FORCE_ENOSYS");
 }

@@ -5,10 +5,22 @@ use std::process::Command;
 
 use crate::{qemu_user, root, section, target_of, vm, Check, Tally, ARCHES, MORE_TARGETS};
 
-/// The oldest Rust that builds all seven architectures: PowerPC inline asm became stable in 1.95
-/// (1.94 rejects it with "inline assembly is not stable yet on this architecture"); s390x's is
-/// not stable before 1.84 either.
-const MSRV: &str = "1.95.0";
+/// The crate's `rust-version` (1.82: precise capturing `use<..>`), and each architecture's
+/// minimum: its inline asm became stable in 1.84 for s390x and in 1.95 for PowerPC (measured:
+/// 1.82 and 1.84 reject those modules' entries with "inline assembly is not stable yet on this
+/// architecture"; below them arch/mod.rs stops the build with a message naming the minimum).
+const MSRV: &str = "1.82.0";
+
+fn msrv_of(arch: &str) -> &'static str {
+    match arch {
+        "ppc64le" => "1.95.0",
+        "s390x" => "1.84.0",
+        _ => MSRV,
+    }
+}
+
+/// Every minimum toolchain the MSRV checks use.
+const MSRV_TOOLCHAINS: &[&str] = &["1.82.0", "1.84.0", "1.95.0"];
 
 /// Debian packages the suite needs, beyond what the `rust` machine image has.
 const APT_PACKAGES: &[&str] = &[
@@ -165,14 +177,14 @@ pub fn install(t: &mut Tally, extra_apt: &[&str]) {
     };
     let ok = rustup(&["component", "add", "rustfmt", "clippy"])
         && rustup(&[&["target", "add"][..], &targets].concat())
-        && install_toolchain(MSRV, &[])
-        && rustup(
-            &[
-                &["target", "add", "--toolchain", MSRV][..],
-                &ARCHES.iter().map(|(_, t)| *t).collect::<Vec<_>>(),
-            ]
-            .concat(),
-        );
+        && MSRV_TOOLCHAINS
+            .iter()
+            .all(|tc| install_toolchain(tc, &["rust-src"]));
+    // Old toolchains' std for foreign targets may not be downloadable here: the MSRV checks
+    // then build core from rust-src (see `msrv_check`), so a failed `target add` is no failure.
+    for (arch, target) in ARCHES {
+        let _ = rustup(&["target", "add", "--toolchain", msrv_of(arch), target]);
+    }
     if ok {
         t.pass("install rustup components, targets and the MSRV toolchain");
     } else {
@@ -366,27 +378,73 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
         std_user_check(t);
     }
     for (arch, target) in &arches {
-        t.check(
-            &format!("MSRV {MSRV} build ({arch})"),
-            // `cargo +toolchain` works only through rustup's proxy, and CARGO names the real
-            // binary: ask rustup directly.
-            Command::new("rustup").current_dir(root()).args([
-                "run",
-                MSRV,
-                "cargo",
-                "check",
-                "-q",
-                "-p",
-                "linux-aio",
+        msrv_check(t, arch, target);
+    }
+    if only.is_none() {
+        // Below its minimum, a module says which Rust it needs (arch/mod.rs).
+        let out = Command::new("rustup")
+            .current_dir(root())
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args(["run", "1.84.0", "cargo", "check", "-q", "-p", "linux-aio"])
+            .args([
+                "--ignore-rust-version",
+                "--no-default-features",
+                "-Zbuild-std=core,alloc",
+            ])
+            .args([
                 "--target",
-                target,
+                target_of("ppc64le"),
                 "--target-dir",
-                "target/msrv",
-            ]),
-        );
+                "target/msrv-1.84.0",
+            ])
+            .output();
+        let what = "MSRV: ppc64le with Rust 1.84 stops with a message naming 1.95";
+        match out {
+            Ok(o)
+                if !o.status.success()
+                    && String::from_utf8_lossy(&o.stderr).contains("needs Rust 1.95") =>
+            {
+                t.pass(what)
+            }
+            Ok(o) => {
+                println!("{}", String::from_utf8_lossy(&o.stderr));
+                t.fail(what)
+            }
+            Err(e) => t.fail(&format!("{what}: {e}")),
+        }
     }
     let guests: Vec<&str> = arches.iter().map(|(a, _)| *a).collect();
     vm::run_all(t, &guests);
+}
+
+/// `cargo check` of the crate for `target` with `arch`'s minimum Rust: with the default features
+/// where rustup has that toolchain's std for the target, else the `no_std` crate over a core
+/// built from rust-src (`-Zbuild-std`, through `RUSTC_BOOTSTRAP` on the old stable).
+fn msrv_check(t: &mut Tally, arch: &str, target: &str) {
+    let toolchain = msrv_of(arch);
+    let has_std = Command::new("rustup")
+        .args(["target", "list", "--installed", "--toolchain", toolchain])
+        .output()
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l == target)
+        });
+    let dir = format!("target/msrv-{toolchain}");
+    // `cargo +toolchain` works only through rustup's proxy, and CARGO names the real binary:
+    // ask rustup directly.
+    let mut cmd = Command::new("rustup");
+    cmd.current_dir(root())
+        .args(["run", toolchain, "cargo", "check", "-q", "-p", "linux-aio"])
+        .args(["--target", target, "--target-dir", &dir]);
+    let how = if has_std {
+        "default features"
+    } else {
+        cmd.env("RUSTC_BOOTSTRAP", "1")
+            .args(["--no-default-features", "-Zbuild-std=core,alloc"]);
+        "no_std, core from rust-src"
+    };
+    t.check(&format!("MSRV {toolchain} build ({arch}, {how})"), &mut cmd);
 }
 
 /// One of `MORE_TARGETS`: see `Check` for what each kind gets.
