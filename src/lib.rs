@@ -28,8 +28,6 @@
 #[allow(unsafe_code)]
 pub mod raw;
 
-mod layout;
-
 // Heap memory with the alignment O_DIRECT needs (feature `alloc`).
 #[cfg(all(feature = "alloc", any(target_os = "linux", target_os = "android")))]
 #[allow(unsafe_code)]

@@ -35,6 +35,11 @@
 // `aio_context_t` is the kernel's `unsigned long`: u64, u32 or usize depending on the module, so
 // the `as usize` casts below are needed somewhere even where one is a no-op.
 #![allow(clippy::unnecessary_cast)]
+// Everything here is interface; a crate that vendors the folder uses only part of it.
+#![allow(dead_code)]
+
+/// Size, alignment and every offset of the kernel's types, checked at compile time.
+mod layout;
 
 #[path = "../../arch/mod.rs"]
 mod arch;

@@ -761,9 +761,17 @@ fn generator_check(t: &mut Tally) {
 /// Copies exactly the folders the README says to vendor into a scratch crate and builds it for
 /// the host and one foreign architecture.
 fn vendoring_check(t: &mut Tally) {
-    section("vendoring: arch/ and src/raw/ in a scratch crate");
+    section("vendoring: the README's recipe, in a scratch crate");
     let scratch = root().join("target/vendor-check");
     let _ = std::fs::remove_dir_all(&scratch);
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap_or_default();
+    let files = recipe_files(&readme);
+    if files.len() != 2 {
+        return t.fail(&format!(
+            "vendoring: expected the two files (build.rs, src/lib.rs) in the README's \
+             \"Vendoring the raw layer\" section, found {files:?}"
+        ));
+    }
     let vendored = scratch.join("vendor/linux-aio");
     let copy = |from: &str| {
         Command::new("cp")
@@ -773,19 +781,14 @@ fn vendoring_check(t: &mut Tally) {
             .status()
             .is_ok_and(|s| s.success())
     };
-    let files = [
-        ("Cargo.toml", "[package]\nname = \"vendor-check\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[workspace]\n"),
-        ("build.rs", "include!(\"vendor/linux-aio/arch/select.rs\");\n\nfn main() {\n    linux_aio_emit_cfg();\n}\n"),
-        (
-            "src/lib.rs",
-            "#![no_std]\n\n#[path = \"../vendor/linux-aio/src/raw/mod.rs\"]\npub mod aio;\n\n\
-             pub fn setup(ctx: &mut aio::aio_context_t) -> core::ffi::c_long {\n    \
-             // SAFETY: ctx is a valid aio_context_t.\n    unsafe { aio::io_setup(8, ctx) }\n}\n",
-        ),
-    ];
+    let manifest = "[package]\nname = \"vendor-check\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[workspace]\n";
     let mut ok =
         std::fs::create_dir_all(vendored.join("src")).is_ok() && copy("arch") && copy("src/raw");
-    for (name, text) in files {
+    for (name, text) in files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .chain([("Cargo.toml", manifest)])
+    {
         let path = scratch.join(name);
         ok &= std::fs::create_dir_all(path.parent().unwrap()).is_ok()
             && std::fs::write(path, text).is_ok();
@@ -801,13 +804,36 @@ fn vendoring_check(t: &mut Tally) {
         "x86_64-unknown-none",
     ] {
         t.check(
-            &format!("vendoring: scratch crate builds ({target})"),
+            &format!("vendoring: the README's recipe builds without warnings ({target})"),
             cargo()
                 .current_dir(&scratch)
                 .args(["build", "-q", "--offline", "--target", target])
+                .env("RUSTFLAGS", "-D warnings")
                 .env_remove("CARGO_TARGET_DIR"),
         );
     }
+}
+
+/// The files of the README's "Vendoring the raw layer" section: each fenced block there whose
+/// first line is `// <path>`, as (path, the rest of the block).
+fn recipe_files(readme: &str) -> Vec<(String, String)> {
+    let Some(start) = readme.find("## Vendoring the raw layer") else {
+        return Vec::new();
+    };
+    let section = &readme[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    let mut files = Vec::new();
+    let mut blocks = section.split("```");
+    blocks.next(); // the prose before the first fence
+    while let (Some(block), _) = (blocks.next(), blocks.next()) {
+        let body = block.split_once('\n').map_or("", |(_, b)| b);
+        if let Some((first, rest)) = body.split_once('\n') {
+            if let Some(path) = first.strip_prefix("// ") {
+                files.push((path.trim().to_string(), rest.to_string()));
+            }
+        }
+    }
+    files
 }
 
 /// A plain std program, depending on the crate with default features and nothing else, passes
@@ -915,4 +941,16 @@ pub fn soak(t: &mut Tally, fuzz_seconds: u32) {
             .env("LINUX_AIO_EXHAUST_CONTEXTS", "65536"),
     );
     fuzz(t, fuzz_seconds);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn recipe_files_from_the_readme() {
+        let readme = std::fs::read_to_string(crate::root().join("README.md")).unwrap();
+        let files = super::recipe_files(&readme);
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["build.rs", "src/lib.rs"]);
+        assert!(files[1].1.starts_with("#![no_std]"), "{:?}", files[1].1);
+    }
 }

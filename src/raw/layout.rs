@@ -9,9 +9,20 @@
 //! elsewhere). Every offset in `iocb` and `io_event` is the same everywhere (the kernel pads
 //! pointers to 64 bits), except that byte order swaps `aio_key` and `aio_rw_flags`.
 
-use crate::raw::{aio_ring, io_event, iocb};
+//!
+//! The file lives in `src/raw/`, beside the calls, so that a crate vendoring `arch/` and
+//! `src/raw/` carries the assertions too; `const_assert_eq!` below is a two-line macro of its
+//! own, like `static_assertions`' of that name, so that the folder stays free of dependencies.
+
+use super::{aio_ring, io_event, iocb};
 use core::mem::{align_of, offset_of, size_of};
-use static_assertions::const_assert_eq;
+
+/// Stops the build unless `$a == $b` (both `usize` constants).
+macro_rules! const_assert_eq {
+    ($a:expr, $b:expr $(,)?) => {
+        const _: () = assert!($a == $b);
+    };
+}
 
 const_assert_eq!(size_of::<iocb>(), 64);
 const_assert_eq!(size_of::<io_event>(), 32);
@@ -29,8 +40,8 @@ const_assert_eq!(align_of::<aio_ring>(), 4);
 
 #[cfg(not(linux_aio_arch = "enosys"))]
 mod kernel {
+    use super::super::{__aio_sigset, __kernel_timespec, aio_context_t};
     use super::*;
-    use crate::raw::{__aio_sigset, __kernel_timespec, aio_context_t};
 
     use psabi::{U64_ALIGN, WORD};
 
@@ -107,8 +118,8 @@ mod kernel {
     /// architectures, which the raw layer falls back to before Linux 5.1.
     #[cfg(any(linux_aio_arch = "arm", linux_aio_arch = "x86"))]
     mod time32 {
+        use super::super::super::__kernel_old_timespec;
         use super::*;
-        use crate::raw::__kernel_old_timespec;
 
         const_assert_eq!(size_of::<__kernel_old_timespec>(), 8);
         const_assert_eq!(align_of::<__kernel_old_timespec>(), 4);
