@@ -10,6 +10,8 @@ mod reexec;
 mod runner;
 #[path = "support/scratch.rs"]
 mod scratch;
+#[path = "support/thread.rs"]
+mod thread;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -534,11 +536,10 @@ fn child_eintr() -> ! {
     }
     let mut ctx = Context::new(4).expect("io_setup in child");
     let code = std::thread::scope(|t| {
-        let main = unsafe { libc::pthread_self() };
+        let main = thread::Thread::current();
         t.spawn(move || {
             std::thread::sleep(Duration::from_millis(200));
-            // SAFETY: signalling a live thread of this process.
-            unsafe { libc::pthread_kill(main, SIGUSR1) };
+            main.signal(SIGUSR1); // the main thread is in its wait below, or about to be
         });
         let mut ev = [Event::default(); 1];
         let plain = ctx.wait(&mut ev, 1, Some(Duration::from_secs(10)));
@@ -546,11 +547,11 @@ fn child_eintr() -> ! {
             let t0 = std::time::Instant::now();
             std::thread::sleep(Duration::from_millis(1));
             // The signal arrives while SIGUSR1 is unblocked by the (empty) mask: EINTR as well.
-            let main2 = unsafe { libc::pthread_self() };
+            let main2 = thread::Thread::current();
             let r = std::thread::scope(|t2| {
                 t2.spawn(move || {
                     std::thread::sleep(Duration::from_millis(200));
-                    unsafe { libc::pthread_kill(main2, SIGUSR1) };
+                    main2.signal(SIGUSR1);
                 });
                 ctx.wait_with_sigmask(&mut ev, 1, Some(Duration::from_secs(10)), &SigSet::empty())
             });

@@ -12,6 +12,8 @@ mod reexec;
 mod runner;
 #[path = "support/scratch.rs"]
 mod scratch;
+#[path = "support/thread.rs"]
+mod thread;
 
 use std::cell::Cell;
 
@@ -932,13 +934,11 @@ fn child_lio_listio_eintr() -> ! {
     let mut ctx = ctx();
     let (r, _w) = pipe();
     let mut buf = [0u8; 4];
-    // SAFETY: pthread_self has no preconditions.
-    let main = unsafe { libc::pthread_self() };
+    let main = thread::Thread::current();
     let code = std::thread::scope(|t| {
         t.spawn(move || {
             std::thread::sleep(Duration::from_millis(200));
-            // SAFETY: signals a live thread of this process.
-            unsafe { libc::pthread_kill(main, libc::SIGUSR1) };
+            main.signal(libc::SIGUSR1); // the main thread waits in lio_listio below
         });
         posix::with::<4, _>(ctx.as_mut(), |aio| {
             let mut status = [Err(Errno::INVAL)];

@@ -9,6 +9,8 @@
 mod reexec;
 #[path = "support/scratch.rs"]
 mod scratch;
+#[path = "support/thread.rs"]
+mod thread;
 
 use std::cell::{Cell, RefCell};
 use std::io::{Read as _, Write as _};
@@ -471,18 +473,24 @@ fn socket_write_not_stuck_behind_pending_read() -> Outcome {
     Passed
 }
 
-fn pty_pair() -> (OwnedFd, OwnedFd) {
+/// A pty pair, or SKIPPED where there is none (no /dev/ptmx or devpts).
+fn pty_pair() -> Result<(OwnedFd, OwnedFd), Outcome> {
     // SAFETY: plain libc calls creating a pty pair we own.
     unsafe {
         let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
-        assert!(m >= 0);
+        if m < 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(Skipped(format!(
+                "no pseudo-terminal here (posix_openpt: {e})"
+            )));
+        }
         assert_eq!(libc::grantpt(m), 0);
         assert_eq!(libc::unlockpt(m), 0);
         let name = libc::ptsname(m);
         assert!(!name.is_null());
         let s = libc::open(name, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
         assert!(s >= 0);
-        (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s))
+        Ok((OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)))
     }
 }
 
@@ -571,7 +579,10 @@ fn pty_nowait_probe() -> Outcome {
     let Ok(mut ctx) = Context::new(8) else {
         return Skipped("no kernel AIO".into());
     };
-    let (m, _s) = pty_pair();
+    let (m, _s) = match pty_pair() {
+        Ok(p) => p,
+        Err(skip) => return skip,
+    };
     let chunk = [b'x'; 4096];
     ctx.scope::<1, _>(|s| {
         for i in 0..40 {
@@ -600,17 +611,9 @@ fn pty_write_never_blocks_a_call() -> Outcome {
     if let Some(skip) = need_async(&ctx) {
         return skip;
     }
-    // SAFETY: plain libc calls creating a pty pair we own.
-    let (master, slave) = unsafe {
-        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
-        assert!(m >= 0);
-        assert_eq!(libc::grantpt(m), 0);
-        assert_eq!(libc::unlockpt(m), 0);
-        let name = libc::ptsname(m);
-        assert!(!name.is_null());
-        let s = libc::open(name, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
-        assert!(s >= 0);
-        (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s))
+    let (master, slave) = match pty_pair() {
+        Ok(p) => p,
+        Err(skip) => return skip,
     };
     // Probe whether the kernel takes RWF_NOWAIT on a pty, for the report.
     println!("pty: writing 1 MiB to the master, nobody reads the slave");
@@ -810,7 +813,10 @@ fn pty_read_fails_clearly() -> Outcome {
     if let Some(skip) = need_async(&ctx) {
         return skip;
     }
-    let (master, slave) = pty_pair();
+    let (master, slave) = match pty_pair() {
+        Ok(p) => p,
+        Err(skip) => return skip,
+    };
     let mut buf = [0u8; 64];
     posix::with::<2, _>(ctx.as_mut(), |aio| {
         let id = aio
@@ -1103,7 +1109,7 @@ fn big_write(kind: &str, len: usize) -> Outcome {
         let mut n_reads = 0u32;
         loop {
             n_reads += 1;
-            if n_reads.is_multiple_of(8) {
+            if n_reads % 8 == 0 {
                 std::thread::sleep(Duration::from_millis(1)); // a slow reader
             }
             match rustix::io::read(&rfd, &mut buf) {
@@ -1514,12 +1520,10 @@ fn install_handler(restart: bool) {
 }
 
 fn signal_me_in(ms: u64) {
-    // SAFETY: pthread_self has no preconditions.
-    let me = unsafe { libc::pthread_self() };
+    let me = thread::Thread::current();
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(ms));
-        // SAFETY: signals a live thread of this process.
-        unsafe { libc::pthread_kill(me, libc::SIGUSR1) };
+        me.signal(libc::SIGUSR1); // the test thread outlives the wait it is signalled in
     });
 }
 
@@ -1748,6 +1752,9 @@ fn cancelled_requests_notified_once() -> Outcome {
 /// it completed; the buffer never changes afterwards.
 fn direct_read_in_flight_at_layer_end() -> Outcome {
     let mut ctx = ctx();
+    if let Some(skip) = need_async(&ctx) {
+        return skip;
+    }
     let s = Scratch::new("direct-end");
     let len = 64 << 20;
     s.file.set_len(len as u64).unwrap();

@@ -19,6 +19,8 @@
 mod runner;
 #[path = "support/scratch.rs"]
 mod scratch;
+#[path = "support/thread.rs"]
+mod thread;
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
@@ -437,7 +439,7 @@ fn soak() -> Outcome {
     let storm = !knob("LINUX_AIO_SOAK_NO_SIGNALS");
     let started = Instant::now();
     std::thread::scope(|t| {
-        let (tx, rx) = std::sync::mpsc::channel::<libc::pthread_t>();
+        let (tx, rx) = std::sync::mpsc::channel::<thread::Thread>();
         for (c, ctx) in contexts.iter_mut().enumerate() {
             let ring_at = ctx.id() as usize;
             let (submitter, mut reaper) = ctx.split();
@@ -445,15 +447,13 @@ fn soak() -> Outcome {
             let (helper_tx, owner_tx) = (tx.clone(), tx.clone());
             let (helper_finished, finish) = (&helper_finished[c], &finish);
             t.spawn(move || {
-                // SAFETY: the calling thread's own id.
-                helper_tx.send(unsafe { libc::pthread_self() }).unwrap();
+                helper_tx.send(thread::Thread::current()).unwrap();
                 worker(1 + 2 * c, pools, submitter, None, files, quota, forks, 0);
                 helper_finished.store(true, Release);
                 finish();
             });
             t.spawn(move || {
-                // SAFETY: the calling thread's own id.
-                owner_tx.send(unsafe { libc::pthread_self() }).unwrap();
+                owner_tx.send(thread::Thread::current()).unwrap();
                 let mut events = [Event::default(); 64];
                 let mut reap = |idle: bool| -> usize {
                     let min = usize::from(idle);
@@ -507,13 +507,13 @@ fn soak() -> Outcome {
             });
         }
         drop(tx);
-        let workers: Vec<libc::pthread_t> = rx.iter().take(4).collect();
+        let workers: Vec<thread::Thread> = rx.iter().take(4).collect();
         // The storm: a signal at one of the four threads every 50 µs or so, until they end.
         let mut k = 0usize;
         while threads_done.load(Acquire) < 4 {
             if storm {
-                // SAFETY: every worker thread is alive until storm_over is set (see `finish`).
-                unsafe { libc::pthread_kill(workers[k % 4], SIGUSR1) };
+                // Every worker thread is alive until storm_over is set (see `finish`).
+                workers[k % 4].signal(SIGUSR1);
             }
             k += 1;
             std::thread::sleep(Duration::from_micros(50));

@@ -43,6 +43,8 @@ fn main() {
         ("proc", "/proc", "proc"),
         ("sysfs", "/sys", "sysfs"),
         ("devtmpfs", "/dev", "devtmpfs"),
+        // Pseudo-terminals for the POSIX layer's terminal tests (/dev/ptmx finds this mount).
+        ("devpts", "/dev/pts", "devpts"),
         ("tmpfs", "/tmp", "tmpfs"),
     ] {
         if let Err(e) = mount(src, dir, fstype) {
