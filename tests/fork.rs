@@ -169,6 +169,21 @@ struct CloneArgs {
     tls: u64,
 }
 
+/// The raw `clone` system call with `flags` and no new stack (so: a fork). s390x takes the stack
+/// first and the flags second (the kernel's CLONE_BACKWARDS2); everyone else the other way round.
+///
+/// # Safety
+/// As `fork`: the child must only make system calls and `_exit`.
+unsafe fn raw_clone(flags: libc::c_int) -> libc::pid_t {
+    let flags = flags as libc::c_ulong;
+    #[cfg(target_arch = "s390x")]
+    let (a0, a1) = (0, flags);
+    #[cfg(not(target_arch = "s390x"))]
+    let (a0, a1) = (flags, 0);
+    // SAFETY: forwarded to the caller.
+    unsafe { libc::syscall(libc::SYS_clone, a0, a1, 0usize, 0usize, 0usize) as libc::pid_t }
+}
+
 /// Makes a child that runs `child` (no allocation there: another thread may hold malloc's
 /// lock when a raw clone happens) and `_exit`s with its result; returns its exit code.
 fn in_child(how: Spawn, child: impl FnOnce() -> i32) -> i32 {
@@ -177,29 +192,24 @@ fn in_child(how: Spawn, child: impl FnOnce() -> i32) -> i32 {
         match how {
             Spawn::Fork => libc::fork(),
             // The generic syscall table (aarch64, riscv64) has no fork: clone(SIGCHLD) is it.
-            #[cfg(any(target_arch = "x86_64", target_arch = "powerpc64"))]
+            #[cfg(any(
+                target_arch = "x86_64",
+                target_arch = "powerpc64",
+                target_arch = "s390x",
+                target_arch = "x86",
+                target_arch = "arm"
+            ))]
             Spawn::SyscallFork => libc::syscall(libc::SYS_fork) as libc::pid_t,
-            #[cfg(not(any(target_arch = "x86_64", target_arch = "powerpc64")))]
-            Spawn::SyscallFork => {
-                libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0)
-                    as libc::pid_t
-            }
-            Spawn::Clone => libc::syscall(
-                libc::SYS_clone,
-                libc::SIGCHLD as libc::c_ulong,
-                0usize,
-                0usize,
-                0usize,
-                0usize,
-            ) as libc::pid_t,
-            Spawn::ClonePidNs => libc::syscall(
-                libc::SYS_clone,
-                (libc::CLONE_NEWPID | libc::SIGCHLD) as libc::c_ulong,
-                0usize,
-                0usize,
-                0usize,
-                0usize,
-            ) as libc::pid_t,
+            #[cfg(not(any(
+                target_arch = "x86_64",
+                target_arch = "powerpc64",
+                target_arch = "s390x",
+                target_arch = "x86",
+                target_arch = "arm"
+            )))]
+            Spawn::SyscallFork => raw_clone(libc::SIGCHLD),
+            Spawn::Clone => raw_clone(libc::SIGCHLD),
+            Spawn::ClonePidNs => raw_clone(libc::CLONE_NEWPID | libc::SIGCHLD),
             Spawn::Clone3 => {
                 let mut args = CloneArgs {
                     exit_signal: libc::SIGCHLD as u64,

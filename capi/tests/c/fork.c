@@ -29,6 +29,16 @@ static void early_child_handler(void)
 		early_result = io_getevents(ctx, 0, 8, ev, &zero);
 }
 
+/* clone(2) without a new stack: s390 takes the stack first and the flags second. */
+static pid_t raw_clone(unsigned long flags)
+{
+#if defined(__s390__)
+	return (pid_t)syscall(SYS_clone, 0, flags, 0, 0, 0);
+#else
+	return (pid_t)syscall(SYS_clone, flags, 0, 0, 0, 0);
+#endif
+}
+
 static pid_t make_child(const char *how)
 {
 	if (!strcmp(how, "fork") || !strcmp(how, "atfork_first"))
@@ -37,11 +47,11 @@ static pid_t make_child(const char *how)
 #ifdef SYS_fork
 		return (pid_t)syscall(SYS_fork);
 #else
-		return (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+		return raw_clone(SIGCHLD);
 #endif
 	}
 	if (!strcmp(how, "clone"))
-		return (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+		return raw_clone(SIGCHLD);
 	if (!strcmp(how, "_Fork"))
 		return _Fork();
 #ifdef SYS_clone3
