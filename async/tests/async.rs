@@ -1,0 +1,917 @@
+//! The async layer against the host kernel: every operation, on tokio's current-thread and
+//! multi-thread runtimes and on a plain executor with the driver thread; futures dropped in
+//! flight (their buffers freed only after the kernel is done, checked with canary buffers);
+//! cancellation; 10,000 concurrent futures; batching; a full ring; shutdown and runtime drop
+//! with requests in flight; bad input; fork.
+//!
+//! Runs with the crate's own harness (`SKIPPED: reason` for what cannot run here). Scratch
+//! files live under Cargo's per-target temporary directory (a real filesystem where /tmp may be
+//! tmpfs, which refuses O_DIRECT), named with the process id, so two runs never collide.
+
+#[path = "../../tests/support/runner.rs"]
+mod runner;
+
+use std::future::Future;
+use std::os::fd::AsFd;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use linux_aio_async::{
+    dio_alignment, AlignedBuf, Driver, File, IoBuf, IoBufMut, PollFlags, RwFlags,
+};
+use runner::{skipped, Outcome, Passed};
+
+fn main() {
+    runner::run(
+        "async",
+        &[
+            ("operations_current_thread", operations_current_thread),
+            ("operations_multi_thread", operations_multi_thread),
+            (
+                "operations_on_a_plain_executor",
+                operations_on_a_plain_executor,
+            ),
+            ("one_io_submit_per_wakeup", one_io_submit_per_wakeup),
+            ("ten_thousand_futures_current_thread", ten_thousand_current),
+            ("ten_thousand_futures_multi_thread", ten_thousand_multi),
+            ("full_ring_is_back_pressure", full_ring_is_back_pressure),
+            ("drop_in_flight_direct_read", drop_in_flight_direct_read),
+            ("drop_in_flight_direct_write", drop_in_flight_direct_write),
+            (
+                "drop_while_queued_never_submits",
+                drop_while_queued_never_submits,
+            ),
+            ("dropped_poll_is_cancelled", dropped_poll_is_cancelled),
+            ("poll_completes_when_ready", poll_completes_when_ready),
+            (
+                "shutdown_with_requests_in_flight",
+                shutdown_with_requests_in_flight,
+            ),
+            (
+                "runtime_dropped_with_requests_in_flight",
+                runtime_dropped_in_flight,
+            ),
+            ("bad_input_is_an_error", bad_input_is_an_error),
+            ("dio_alignment_from_statx", dio_alignment_from_statx),
+            ("forked_child_gets_einval", forked_child_gets_einval),
+        ],
+    )
+}
+
+// ---- helpers
+
+fn current() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn multi() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A path for a scratch file under Cargo's target temporary directory, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir.join(format!("linux-aio-async-{}-{tag}", std::process::id())))
+    }
+
+    /// The file, created with `len` bytes of `pattern(offset)`.
+    fn with_data(tag: &str, len: usize) -> Scratch {
+        let s = Scratch::new(tag);
+        let data: Vec<u8> = (0..len).map(pattern).collect();
+        std::fs::write(&s.0, data).unwrap();
+        // On the device, not dirty in the page cache: an O_DIRECT request on dirty pages would
+        // flush them inside io_submit, and complete there.
+        s.open().sync_all().unwrap();
+        s
+    }
+
+    fn open(&self) -> std::fs::File {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&self.0)
+            .unwrap()
+    }
+
+    /// Opened with O_DIRECT, or why that cannot be done here.
+    fn open_direct(&self) -> Result<std::fs::File, String> {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&self.0)
+            .map_err(|e| format!("{} refuses O_DIRECT: {e}", self.0.display()))?;
+        let mut probe = AlignedBuf::new(4096).unwrap();
+        f.read_at(&mut probe, 0)
+            .map_err(|e| format!("an O_DIRECT read fails on {}: {e}", self.0.display()))?;
+        Ok(f)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The byte at `offset` of every test file.
+fn pattern(offset: usize) -> u8 {
+    (offset % 251) as u8
+}
+
+/// Waits (yielding to the driver) until `cond` holds, for at most 10 s.
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out: {what}"
+        );
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+}
+
+fn wait_blocking(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Lets the driving task (current-thread runtime) run its turn, which submits the queue.
+async fn submitted(driver: &Driver) {
+    while driver.stats().queued > 0 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Polls `fut` once (queueing its request), then gives it back.
+async fn poll_once<F: Future + Unpin>(mut fut: F) -> F {
+    std::future::poll_fn(|cx| {
+        assert!(
+            Pin::new(&mut fut).poll(cx).is_pending(),
+            "completed at once"
+        );
+        Poll::Ready(())
+    })
+    .await;
+    fut
+}
+
+/// What a canary saw when it was dropped.
+#[derive(Debug, Clone)]
+struct Death {
+    /// Every byte held what the kernel was to write (a read), or what it was to read (a write).
+    intact: bool,
+    thread: String,
+}
+
+type Deaths = Arc<Mutex<Vec<Death>>>;
+
+/// An O_DIRECT buffer that records, when dropped, whether its bytes are the expected ones and
+/// on which thread it died. A read's buffer is filled with 0xAA and the file holds `pattern`:
+/// a canary freed before the kernel finished writing it still holds 0xAA somewhere.
+struct Canary {
+    buf: AlignedBuf,
+    expect: fn(usize) -> u8,
+    base: usize,
+    deaths: Deaths,
+}
+
+impl Canary {
+    fn new(len: usize, fill: u8, expect: fn(usize) -> u8, base: usize, deaths: &Deaths) -> Canary {
+        let mut buf = AlignedBuf::new(len).unwrap();
+        buf.fill(fill);
+        Canary {
+            buf,
+            expect,
+            base,
+            deaths: deaths.clone(),
+        }
+    }
+}
+
+impl Drop for Canary {
+    fn drop(&mut self) {
+        let intact = self
+            .buf
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b == (self.expect)(self.base + i));
+        let thread = std::thread::current().name().unwrap_or("?").to_string();
+        self.deaths.lock().unwrap().push(Death { intact, thread });
+    }
+}
+
+// SAFETY: forwards to the AlignedBuf, whose bytes live in its own allocation.
+unsafe impl IoBuf for Canary {
+    fn stable_ptr(&self) -> *const u8 {
+        self.buf.stable_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.buf.bytes_init()
+    }
+    fn bytes_total(&self) -> usize {
+        self.buf.bytes_total()
+    }
+}
+
+// SAFETY: as above.
+unsafe impl IoBufMut for Canary {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.buf.stable_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, pos: usize) {
+        // SAFETY: forwarded.
+        unsafe { self.buf.set_init(pos) }
+    }
+}
+
+fn deaths(d: &Deaths) -> Vec<Death> {
+    d.lock().unwrap().clone()
+}
+
+// ---- every operation
+
+async fn every_operation(driver: Driver) {
+    let scratch = Scratch::new("ops");
+    let file = File::new(&driver, scratch.open());
+    // write_at with a Vec, read back into a Vec's spare capacity.
+    let data: Vec<u8> = (0..10_000).map(pattern).collect();
+    let (res, back) = file.write_at(data, 0).await;
+    assert_eq!(res.unwrap(), 10_000);
+    assert_eq!(back.len(), 10_000);
+    file.sync_all().await.unwrap();
+    file.sync_data().await.unwrap();
+    let (res, buf) = file.read_at(Vec::with_capacity(4096), 100).await;
+    assert_eq!(res.unwrap(), 4096);
+    assert_eq!(buf.len(), 4096);
+    assert!(buf.iter().enumerate().all(|(i, &b)| b == pattern(100 + i)));
+    // A short read at the end sets the length to what was read.
+    let (res, buf) = file.read_at(Vec::with_capacity(4096), 9_000).await;
+    assert_eq!((res.unwrap(), buf.len()), (1000, 1000));
+    // Box<[u8]> and a 'static slice.
+    let (res, boxed) = file.read_at(vec![0u8; 16].into_boxed_slice(), 0).await;
+    assert_eq!(res.unwrap(), 16);
+    assert_eq!(boxed[..], (0..16).map(pattern).collect::<Vec<_>>()[..]);
+    let (res, _) = file.write_at(&b"static"[..], 20_000).await;
+    assert_eq!(res.unwrap(), 6);
+    // Vectored forms.
+    let parts = vec![b"abc".to_vec(), b"defgh".to_vec()];
+    let (res, parts) = file.writev_at(parts, 30_000).await;
+    assert_eq!((res.unwrap(), parts.len()), (8, 2));
+    let bufs = vec![Vec::with_capacity(2), Vec::with_capacity(10)];
+    let (res, bufs) = file.readv_at(bufs, 30_000).await;
+    assert_eq!(res.unwrap(), 8);
+    assert_eq!((&bufs[0][..], &bufs[1][..]), (&b"ab"[..], &b"cdefgh"[..]));
+    // An aligned buffer, and a zero-length one.
+    let (res, aligned) = file.read_at(AlignedBuf::new(8192).unwrap(), 0).await;
+    assert_eq!(res.unwrap(), 8192);
+    assert!(aligned.iter().enumerate().all(|(i, &b)| b == pattern(i)));
+    let (res, _) = file.read_at(Vec::new(), 0).await;
+    assert_eq!(res.unwrap(), 0);
+    // poll on a regular file: always ready.
+    let ready = file.poll(PollFlags::IN).await.unwrap();
+    assert!(ready.contains(PollFlags::IN));
+    // Results match std's view of the file.
+    let mut check = vec![0u8; 8];
+    scratch.open().read_exact_at(&mut check, 30_000).unwrap();
+    assert_eq!(&check, b"abcdefgh");
+    let s = driver.stats();
+    assert_eq!((s.queued, s.in_kernel), (0, 0));
+}
+
+fn operations_current_thread() -> Outcome {
+    let rt = current();
+    rt.block_on(async {
+        let driver = Driver::new(64).unwrap();
+        driver.spawn_tokio().unwrap();
+        every_operation(driver).await;
+    });
+    Passed
+}
+
+fn operations_multi_thread() -> Outcome {
+    let rt = multi();
+    rt.block_on(async {
+        let driver = Driver::new(64).unwrap();
+        driver.spawn_tokio().unwrap();
+        // On a worker thread, and from the block_on thread.
+        tokio::spawn(every_operation(driver.clone())).await.unwrap();
+        every_operation(driver).await;
+    });
+    Passed
+}
+
+fn operations_on_a_plain_executor() -> Outcome {
+    let driver = Driver::new(64).unwrap();
+    let thread = driver.spawn_thread().unwrap();
+    futures::executor::block_on(async {
+        let scratch = Scratch::with_data("plain", 8192);
+        let file = File::new(&driver, scratch.open());
+        let (res, buf) = file.read_at(Vec::with_capacity(8192), 0).await;
+        assert_eq!(res.unwrap(), 8192);
+        assert!(buf.iter().enumerate().all(|(i, &b)| b == pattern(i)));
+        let reads = (0..100).map(|i| file.read_at(vec![0u8; 64].into_boxed_slice(), i * 64));
+        for (i, (res, buf)) in futures::future::join_all(reads)
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(res.unwrap(), 64);
+            assert_eq!(buf[0], pattern(i * 64));
+        }
+    });
+    driver.shutdown();
+    drop(driver);
+    let start = Instant::now();
+    while !thread.is_finished() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the driver thread did not end"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Passed
+}
+
+// ---- batching and back-pressure
+
+fn one_io_submit_per_wakeup() -> Outcome {
+    current().block_on(async {
+        let scratch = Scratch::with_data("batch", 32 * 4096);
+        let driver = Driver::new(64).unwrap();
+        driver.spawn_tokio().unwrap();
+        let file = File::new(&driver, scratch.open());
+        // Let the driving task start before counting.
+        let (res, _) = file.read_at(Vec::with_capacity(1), 0).await;
+        res.unwrap();
+        let before = driver.stats().submit_calls;
+        let reads = (0..32).map(|i| file.read_at(Vec::with_capacity(4096), i * 4096));
+        let results = futures::future::join_all(reads).await;
+        assert!(results.iter().all(|(r, _)| *r.as_ref().unwrap() == 4096));
+        let calls = driver.stats().submit_calls - before;
+        assert_eq!(
+            calls, 1,
+            "32 futures queued in one tick must go in one io_submit"
+        );
+    });
+    Passed
+}
+
+/// 10,000 futures at once on a 64-slot driver: each reads its own 64 bytes and checks them.
+async fn ten_thousand(spawn: bool) {
+    const N: usize = 10_000;
+    let scratch = Scratch::with_data(if spawn { "10k-mt" } else { "10k" }, N * 64);
+    let driver = Driver::new(64).unwrap();
+    driver.spawn_tokio().unwrap();
+    let file = File::new(&driver, scratch.open());
+    let read = |i: usize| {
+        let file = file.clone();
+        async move {
+            let (res, buf) = file.read_at(Vec::with_capacity(64), (i * 64) as u64).await;
+            assert_eq!(res.unwrap(), 64);
+            assert!(buf
+                .iter()
+                .enumerate()
+                .all(|(k, &b)| b == pattern(i * 64 + k)));
+        }
+    };
+    if spawn {
+        let tasks: Vec<_> = (0..N).map(|i| tokio::spawn(read(i))).collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    } else {
+        futures::future::join_all((0..N).map(read)).await;
+    }
+    let s = driver.stats();
+    assert_eq!((s.queued, s.in_kernel, s.waiting_for_slot), (0, 0, 0));
+    assert!(s.reaped >= N as u64);
+    // 64 slots: at least 157 batches. On one thread every wake-up gathers many requests; on
+    // two, the driving task runs beside the futures and gathers fewer.
+    let most = if spawn { N / 2 } else { N / 8 } as u64;
+    println!("{} io_submit calls for {N} requests", s.submit_calls);
+    assert!(
+        s.submit_calls < most,
+        "{} io_submit calls for {N} requests",
+        s.submit_calls
+    );
+}
+
+fn ten_thousand_current() -> Outcome {
+    current().block_on(ten_thousand(false));
+    Passed
+}
+
+fn ten_thousand_multi() -> Outcome {
+    multi().block_on(ten_thousand(true));
+    Passed
+}
+
+fn full_ring_is_back_pressure() -> Outcome {
+    current().block_on(async {
+        // io_setup(1) gives a one-page ring (about 126 requests); the table has 600 slots, so
+        // the kernel refuses part of a batch of 600 polls with EAGAIN.
+        let driver = Driver::builder().capacity(1).slots(600).build().unwrap();
+        driver.spawn_tokio().unwrap();
+        let (rd, wr) = rustix::pipe::pipe().unwrap();
+        let rd = File::new(&driver, rd);
+        let polls: Vec<_> = (0..600)
+            .map(|_| tokio::spawn(rd.poll(PollFlags::IN)))
+            .collect();
+        until("the ring fills", || driver.stats().ring_full > 0).await;
+        let s = driver.stats();
+        assert!(s.in_kernel > 0 && s.in_kernel < 600, "{s:?}");
+        rustix::io::write(&wr, b"x").unwrap();
+        for p in polls {
+            let ready = p.await.unwrap().unwrap();
+            assert!(ready.contains(PollFlags::IN));
+        }
+        let s = driver.stats();
+        assert_eq!((s.queued, s.in_kernel), (0, 0));
+    });
+    Passed
+}
+
+// ---- futures dropped in flight
+
+/// O_DIRECT reads of 1 MiB into canaries, dropped while the kernel holds them: no canary may
+/// die at the drop, and each must die holding the file's bytes (the kernel had finished).
+fn drop_in_flight_direct_read() -> Outcome {
+    const LEN: usize = 1 << 20;
+    const N: usize = 8;
+    let scratch = Scratch::with_data("drop-read", N * LEN);
+    let direct = match scratch.open_direct() {
+        Ok(f) => f,
+        Err(why) => return skipped(why),
+    };
+    let mut in_kernel_at_drop = 0;
+    current().block_on(async {
+        let driver = Driver::new(64).unwrap();
+        driver.spawn_tokio().unwrap();
+        let file = File::new(&driver, direct);
+        let d = Deaths::default();
+        let mut ops = Vec::new();
+        for i in 0..N {
+            let canary = Canary::new(LEN, 0xAA, pattern, i * LEN, &d);
+            ops.push(poll_once(file.read_at(canary, (i * LEN) as u64)).await);
+        }
+        submitted(&driver).await;
+        // The driving task cannot run during this synchronous stretch: nothing is reaped, so
+        // the requests the driver counts in the kernel stay there until after the drop.
+        in_kernel_at_drop = driver.stats().in_kernel;
+        drop(ops);
+        // Only requests whose completion was already reaped may free their buffer now.
+        assert_eq!(
+            deaths(&d).len(),
+            N - in_kernel_at_drop,
+            "a buffer the kernel holds was freed when its future was dropped"
+        );
+        until("every canary freed", || deaths(&d).len() == N).await;
+        for death in deaths(&d) {
+            assert!(
+                death.intact,
+                "a buffer was freed before the kernel filled it"
+            );
+        }
+        let s = driver.stats();
+        assert_eq!((s.queued, s.in_kernel), (0, 0));
+    });
+    // Proves something only if some reads were in the kernel at the drop (O_DIRECT reads of
+    // 1 MiB take a millisecond or more; the driver submitted them a moment before).
+    assert!(
+        in_kernel_at_drop > 0,
+        "every read completed before the drop"
+    );
+    println!("{in_kernel_at_drop} of {N} reads in the kernel at the drop");
+    Passed
+}
+
+/// The same for O_DIRECT writes: the kernel reads the canary; it must outlive the write, and
+/// the file must end up holding its bytes.
+fn drop_in_flight_direct_write() -> Outcome {
+    const LEN: usize = 1 << 20;
+    const N: usize = 8;
+    let scratch = Scratch::with_data("drop-write", N * LEN);
+    let direct = match scratch.open_direct() {
+        Ok(f) => f,
+        Err(why) => return skipped(why),
+    };
+    current().block_on(async {
+        let driver = Driver::new(64).unwrap();
+        driver.spawn_tokio().unwrap();
+        let file = File::new(&driver, direct);
+        let d = Deaths::default();
+        let mut ops = Vec::new();
+        for i in 0..N {
+            let canary = Canary::new(LEN, 0x77, |_| 0x77, 0, &d);
+            ops.push(poll_once(file.write_at(canary, (i * LEN) as u64)).await);
+        }
+        submitted(&driver).await;
+        let in_kernel = driver.stats().in_kernel;
+        assert!(in_kernel > 0, "every write completed before the drop");
+        drop(ops);
+        assert_eq!(
+            deaths(&d).len(),
+            N - in_kernel,
+            "a buffer the kernel reads was freed at the drop"
+        );
+        until("every canary freed", || deaths(&d).len() == N).await;
+        assert!(deaths(&d).iter().all(|x| x.intact));
+    });
+    let written = std::fs::read(&scratch.0).unwrap();
+    assert!(
+        written.iter().all(|&b| b == 0x77),
+        "the writes did not complete"
+    );
+    Passed
+}
+
+fn drop_while_queued_never_submits() -> Outcome {
+    current().block_on(async {
+        let scratch = Scratch::with_data("queued", 4096);
+        let driver = Driver::new(8).unwrap();
+        // No driving task yet: the request stays queued.
+        let file = File::new(&driver, scratch.open());
+        let d = Deaths::default();
+        let op = poll_once(file.read_at(Canary::new(4096, 0xAA, |_| 0xAA, 0, &d), 0)).await;
+        assert_eq!(driver.stats().queued, 1);
+        drop(op);
+        // Freed at once, untouched: it never reached the kernel.
+        let dd = deaths(&d);
+        assert_eq!(dd.len(), 1);
+        assert!(dd[0].intact);
+        assert_eq!(driver.stats().queued, 0);
+        driver.spawn_tokio().unwrap();
+        let (res, _) = file.read_at(Vec::with_capacity(10), 0).await;
+        assert_eq!(res.unwrap(), 10);
+        assert_eq!(driver.stats().submit_calls, 1);
+    });
+    Passed
+}
+
+fn dropped_poll_is_cancelled() -> Outcome {
+    current().block_on(async {
+        let driver = Driver::new(8).unwrap();
+        driver.spawn_tokio().unwrap();
+        let (rd, wr) = rustix::pipe::pipe().unwrap();
+        let rd = File::new(&driver, rd);
+        let op = poll_once(rd.poll(PollFlags::IN)).await;
+        until("the poll is in the kernel", || {
+            driver.stats().in_kernel == 1
+        })
+        .await;
+        let reaped = driver.stats().reaped;
+        drop(op);
+        // io_cancel, then the cancelled poll's event comes back through the ring.
+        until("the poll is cancelled", || driver.stats().in_kernel == 0).await;
+        assert_eq!(driver.stats().reaped, reaped + 1);
+        // The pipe is still empty: only cancellation can have ended it. A new poll works.
+        rustix::io::write(&wr, b"x").unwrap();
+        let ready = rd.poll(PollFlags::IN).await.unwrap();
+        assert!(ready.contains(PollFlags::IN));
+        // select!: the losing poll is cancelled too.
+        let (rd2, _wr2) = rustix::pipe::pipe().unwrap();
+        let rd2 = File::new(&driver, rd2);
+        tokio::select! {
+            _ = rd2.poll(PollFlags::IN) => panic!("an empty pipe polled readable"),
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+        until("the lost poll is cancelled", || {
+            driver.stats().in_kernel == 0
+        })
+        .await;
+    });
+    Passed
+}
+
+fn poll_completes_when_ready() -> Outcome {
+    multi().block_on(async {
+        let driver = Driver::new(8).unwrap();
+        driver.spawn_tokio().unwrap();
+        let (rd, wr) = rustix::pipe::pipe().unwrap();
+        let rd = File::new(&driver, rd);
+        let waiting = tokio::spawn(rd.poll(PollFlags::IN));
+        until("the poll is in the kernel", || {
+            driver.stats().in_kernel == 1
+        })
+        .await;
+        rustix::io::write(&wr, b"x").unwrap();
+        let ready = waiting.await.unwrap().unwrap();
+        assert!(ready.contains(PollFlags::IN));
+        // A closed write end: POLLHUP.
+        drop(wr);
+        let (rd3, wr3) = rustix::pipe::pipe().unwrap();
+        drop(wr3);
+        let ready = File::new(&driver, rd3).poll(PollFlags::IN).await.unwrap();
+        assert!(ready.contains(PollFlags::HUP));
+    });
+    Passed
+}
+
+// ---- shutdown
+
+fn shutdown_with_requests_in_flight() -> Outcome {
+    const LEN: usize = 1 << 20;
+    let scratch = Scratch::with_data("shutdown", 8 * LEN);
+    let direct = scratch.open_direct();
+    current().block_on(async {
+        let driver = Driver::new(64).unwrap();
+        let task = driver.spawn_tokio().unwrap();
+        let (rd, _wr) = rustix::pipe::pipe().unwrap();
+        let rd = File::new(&driver, rd);
+        let polls: Vec<_> = (0..4)
+            .map(|_| tokio::spawn(rd.poll(PollFlags::IN)))
+            .collect();
+        let d = Deaths::default();
+        let mut reads = Vec::new();
+        if let Ok(direct) = &direct {
+            let file = File::new(&driver, direct.try_clone().unwrap());
+            for i in 0..8 {
+                let canary = Canary::new(LEN, 0xAA, pattern, i * LEN, &d);
+                reads.push(tokio::spawn(file.read_at(canary, (i * LEN) as u64)));
+            }
+        }
+        until("in flight", || {
+            let s = driver.stats();
+            s.queued == 0 && s.in_kernel >= 4
+        })
+        .await;
+        driver.shutdown();
+        // New requests are refused.
+        let (res, _) = rd.read_at(Vec::with_capacity(1), 0).await;
+        assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+        for p in polls {
+            let err = p.await.unwrap().unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::ECANCELED));
+        }
+        // Reads the kernel holds complete normally, buffers handed back.
+        for (i, r) in reads.into_iter().enumerate() {
+            let (res, canary) = r.await.unwrap();
+            assert_eq!(res.unwrap(), LEN);
+            assert!(canary
+                .buf
+                .iter()
+                .enumerate()
+                .all(|(k, &b)| b == pattern(i * LEN + k)));
+        }
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("the driving task ends after shutdown")
+            .unwrap();
+    });
+    match direct {
+        Ok(_) => Passed,
+        Err(why) => skipped(format!("polls checked; O_DIRECT part: {why}")),
+    }
+}
+
+/// A runtime dropped while O_DIRECT reads are in flight: its tasks (and their futures) are
+/// dropped; the buffers must be freed only after io_destroy has waited for the reads, on the
+/// teardown thread, and never leaked.
+fn runtime_dropped_in_flight() -> Outcome {
+    const LEN: usize = 1 << 20;
+    const N: usize = 16;
+    let scratch = Scratch::with_data("rt-drop", N * LEN);
+    let direct = match scratch.open_direct() {
+        Ok(f) => f,
+        Err(why) => return skipped(why),
+    };
+    let d = Deaths::default();
+    for flavour in ["current", "multi"] {
+        d.lock().unwrap().clear();
+        let rt = if flavour == "current" {
+            current()
+        } else {
+            multi()
+        };
+        let file = direct.try_clone().unwrap();
+        let dd = d.clone();
+        let seen = rt.block_on(async move {
+            let driver = Driver::new(64).unwrap();
+            driver.spawn_tokio().unwrap();
+            let file = File::new(&driver, file);
+            for i in 0..N {
+                let canary = Canary::new(LEN, 0xAA, pattern, i * LEN, &dd);
+                let read = file.read_at(canary, (i * LEN) as u64);
+                tokio::spawn(read);
+            }
+            // Let the tasks queue their reads and the driving task submit them.
+            for _ in 0..1000 {
+                let s = driver.stats();
+                if s.submit_calls > 0 && s.queued == 0 {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            driver.stats().in_kernel
+        });
+        let t = Instant::now();
+        drop(rt);
+        let dropped_in = t.elapsed();
+        wait_blocking("every buffer freed", || deaths(&d).len() == N);
+        let all = deaths(&d);
+        assert!(
+            all.iter().all(|x| x.intact),
+            "{flavour}: a buffer was freed before its read completed"
+        );
+        // Reads still in the kernel when the runtime went: their buffers wait for io_destroy,
+        // on the teardown thread (so no executor thread waited for it).
+        let late = all
+            .iter()
+            .filter(|x| x.thread == "linux-aio-destroy")
+            .count();
+        println!(
+            "{flavour}: runtime dropped in {dropped_in:?}; {seen} of {N} reads in the kernel \
+             when its tasks went, {late} buffers freed after io_destroy"
+        );
+        assert!(
+            late > 0,
+            "{flavour}: no read was in flight when the runtime was dropped"
+        );
+    }
+    Passed
+}
+
+// ---- bad input
+
+fn bad_input_is_an_error() -> Outcome {
+    assert_eq!(
+        Driver::new(0).unwrap_err().raw_os_error(),
+        Some(libc::EINVAL)
+    );
+    assert_eq!(
+        Driver::builder()
+            .slots(0)
+            .build()
+            .unwrap_err()
+            .raw_os_error(),
+        Some(libc::EINVAL)
+    );
+    let driver = Driver::new(8).unwrap();
+    assert!(
+        driver.drive_tokio().is_err(),
+        "outside a runtime: an error, not a panic"
+    );
+    let scratch = Scratch::with_data("bad", 8192);
+    current().block_on(async {
+        driver.spawn_tokio().unwrap();
+        let errno = |e: std::io::Error| e.raw_os_error().unwrap();
+        let file = File::new(&driver, scratch.open());
+        // Offsets beyond i64::MAX.
+        let (res, _) = file.read_at(Vec::with_capacity(8), u64::MAX).await;
+        assert_eq!(errno(res.unwrap_err()), libc::EINVAL);
+        // Unknown RWF bit; flags on a sync.
+        let (res, _) = file
+            .read_at(Vec::with_capacity(8), 0)
+            .rw_flags(RwFlags::from_bits_retain(1 << 30))
+            .await;
+        assert_eq!(errno(res.unwrap_err()), libc::EOPNOTSUPP);
+        let res = file.sync_all().rw_flags(RwFlags::DSYNC).await;
+        assert_eq!(errno(res.unwrap_err()), libc::EINVAL);
+        // Too many iovecs.
+        let (res, _) = file
+            .readv_at((0..2000).map(|_| Vec::<u8>::with_capacity(1)).collect(), 0)
+            .await;
+        assert_eq!(errno(res.unwrap_err()), libc::EINVAL);
+        // A read on a write-only descriptor, a write on a read-only one.
+        let wo = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&scratch.0)
+            .unwrap();
+        let (res, _) = File::new(&driver, wo)
+            .read_at(Vec::with_capacity(8), 0)
+            .await;
+        assert_eq!(errno(res.unwrap_err()), libc::EBADF);
+        let ro = std::fs::File::open(&scratch.0).unwrap();
+        let (res, _) = File::new(&driver, ro).write_at(vec![1u8; 8], 0).await;
+        assert_eq!(errno(res.unwrap_err()), libc::EBADF);
+        // A directory (no read_iter: the kernel answers EINVAL).
+        let dir = std::fs::File::open(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let (res, _) = File::new(&driver, dir)
+            .read_at(Vec::with_capacity(8), 0)
+            .await;
+        assert_eq!(errno(res.unwrap_err()), libc::EINVAL);
+        // Misaligned O_DIRECT: a length, an offset.
+        if let Ok(direct) = scratch.open_direct() {
+            let file = File::new(&driver, direct);
+            let (res, _) = file.read_at(vec![0u8; 100].into_boxed_slice(), 0).await;
+            let e = res.unwrap_err();
+            assert_eq!(errno(e), libc::EINVAL, "misaligned length");
+            let (res, _) = file.read_at(AlignedBuf::new(4096).unwrap(), 1).await;
+            assert_eq!(errno(res.unwrap_err()), libc::EINVAL, "misaligned offset");
+        }
+        // The driver goes on working after every refusal.
+        let (res, _) = file.read_at(Vec::with_capacity(8), 0).await;
+        assert_eq!(res.unwrap(), 8);
+        let s = driver.stats();
+        assert_eq!((s.queued, s.in_kernel), (0, 0));
+    });
+    Passed
+}
+
+fn dio_alignment_from_statx() -> Outcome {
+    let scratch = Scratch::with_data("dio", 4096);
+    let direct = match scratch.open_direct() {
+        Ok(f) => f,
+        Err(why) => return skipped(why),
+    };
+    let a = dio_alignment(direct.as_fd()).unwrap();
+    assert!(
+        a.memory.is_power_of_two() && a.offset.is_power_of_two(),
+        "{a:?}"
+    );
+    assert!(a.memory <= 4096 && a.offset <= 4096, "{a:?}");
+    println!("O_DIRECT alignment here: {a:?}");
+    if !a.from_kernel {
+        return skipped("statx gives no STATX_DIOALIGN here (before Linux 6.1?): fallback used");
+    }
+    Passed
+}
+
+// ---- fork
+
+fn forked_child_gets_einval() -> Outcome {
+    let driver = Driver::new(8).unwrap();
+    let rt = current();
+    let (rd, wr) = rustix::pipe::pipe().unwrap();
+    let rd = File::new(&driver, rd);
+    let _guard = rt.enter();
+    driver.spawn_tokio().unwrap();
+    // A poll in flight across the fork.
+    let inflight = rt.spawn(rd.poll(PollFlags::IN));
+    rt.block_on(until("in flight", || driver.stats().in_kernel == 1));
+    // SAFETY: the child only runs the code below and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let rt = current();
+            rt.block_on(async {
+                driver.spawn_tokio().unwrap();
+                let scratch = Scratch::with_data("fork-child", 64);
+                let file = File::new(&driver, scratch.open());
+                let (res, _) = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    file.read_at(Vec::with_capacity(8), 0),
+                )
+                .await
+                .expect("the child's request hung");
+                assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::EINVAL));
+                let res = tokio::time::timeout(Duration::from_secs(5), rd.poll(PollFlags::IN))
+                    .await
+                    .expect("the child's poll hung");
+                assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::EINVAL));
+            });
+        }));
+        // SAFETY: leaves the child without running the parent's atexit handlers.
+        unsafe { libc::_exit(if code.is_ok() { 0 } else { 1 }) };
+    }
+    let mut status = 0;
+    let start = Instant::now();
+    loop {
+        // SAFETY: waits for our own child, without blocking.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            // SAFETY: our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("the forked child hung");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child failed: {status}"
+    );
+    // The parent's poll was not taken by the child: it completes here.
+    rustix::io::write(&wr, b"x").unwrap();
+    let ready = rt.block_on(inflight).unwrap().unwrap();
+    assert!(ready.contains(PollFlags::IN));
+    drop(wr);
+    Passed
+}
