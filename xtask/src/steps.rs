@@ -268,6 +268,7 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
         );
         run_probe(t);
         capi(t);
+        async_layer(t);
     }
     for (arch, target) in arches.iter().filter(|(a, _)| *a != "x86_64") {
         let runner = format!(
@@ -427,6 +428,35 @@ fn riscv64_vector(t: &mut Tally, target: &str) {
             .env("RUSTFLAGS", FLAGS)
             .env("CARGO_TARGET_RISCV64GC_UNKNOWN_LINUX_GNU_RUNNER", runner)
             .env("LINUX_AIO_TEST_RUNNER", runner),
+    );
+}
+
+/// The async crate (`async/`, issue 13): its suite with the tokio feature (drop in flight,
+/// cancellation, 10,000 futures, both runtime flavours, shutdown, fork), clippy and rustdoc
+/// with the feature, and the runtime-agnostic build without it.
+fn async_layer(t: &mut Tally) {
+    let pkg = ["-p", "linux-aio-async"];
+    t.tests(
+        "async: linux-aio-async suite (feature tokio)",
+        cargo_test().args(pkg).args(["--features", "tokio"]),
+    );
+    t.check(
+        "async: clippy -D warnings (feature tokio)",
+        cargo()
+            .args(["clippy", "-q", "--all-targets", "--features", "tokio"])
+            .args(pkg)
+            .args(["--", "-D", "warnings"]),
+    );
+    t.check(
+        "async: builds without tokio (driver thread only)",
+        cargo().args(["build", "-q"]).args(pkg),
+    );
+    t.check(
+        "async: rustdoc -D warnings (feature tokio)",
+        cargo()
+            .args(["doc", "-q", "--no-deps", "--features", "tokio"])
+            .args(pkg)
+            .env("RUSTDOCFLAGS", "-D warnings"),
     );
 }
 
