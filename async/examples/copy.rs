@@ -53,7 +53,9 @@ fn main() -> std::io::Result<()> {
     let align = dio_alignment(&input)?
         .offset
         .max(dio_alignment(&output)?.offset);
-    let mem_align = dio_alignment(&input)?.memory.max(dio_alignment(&output)?.memory);
+    let mem_align = dio_alignment(&input)?
+        .memory
+        .max(dio_alignment(&output)?.memory);
     if block == 0 || block % align != 0 {
         eprintln!("--block must be a multiple of the O_DIRECT alignment ({align})");
         std::process::exit(2);
@@ -101,7 +103,10 @@ fn main() -> std::io::Result<()> {
         output.sync_all().await?;
         Ok::<(), std::io::Error>(())
     })?;
-    std::fs::OpenOptions::new().write(true).open(dst)?.set_len(size)?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(dst)?
+        .set_len(size)?;
     let secs = started.elapsed().as_secs_f64();
     println!(
         "copied {size} bytes in {secs:.3} s ({:.1} MiB/s), QD{qd}, {block}-byte blocks, O_DIRECT",

@@ -28,9 +28,17 @@ fn main() -> std::io::Result<()> {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--qd" => qd = it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage()),
+            "--qd" => {
+                qd = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| usage())
+            }
             "--seconds" => {
-                seconds = it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage())
+                seconds = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| usage())
             }
             "--direct" => direct = true,
             "--multi-thread" => multi = true,
@@ -47,9 +55,13 @@ fn main() -> std::io::Result<()> {
     let std_file = options.open(&path)?;
     let blocks = (std_file.metadata()?.len() / BLOCK as u64).max(1);
     let rt = if multi {
-        tokio::runtime::Builder::new_multi_thread().enable_all().build()?
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
     } else {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
     };
     let done = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -90,7 +102,11 @@ fn main() -> std::io::Result<()> {
         "{n} reads in {secs:.2} s: {:.1} k IOPS (QD{qd}, {}, {} runtime)",
         n as f64 / secs / 1e3,
         if direct { "O_DIRECT" } else { "buffered" },
-        if multi { "multi-thread" } else { "current-thread" }
+        if multi {
+            "multi-thread"
+        } else {
+            "current-thread"
+        }
     );
     Ok(())
 }
