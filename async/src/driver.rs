@@ -53,6 +53,12 @@ pub struct Turn {
     pub completed: usize,
     /// The driver is shut down and nothing is queued or in flight: the driving loop can end.
     pub finished: bool,
+    /// Requests in flight that the eventfd will not announce: buffered reads and writes, which
+    /// go without `IOCB_FLAG_RESFD` on filesystems known to perform them inside `io_submit`
+    /// (see [`File`](crate::File)). Normally 0 after a turn; if not, the filesystem completed
+    /// one later after all, and the driving loop must turn again soon rather than wait for the
+    /// eventfd (the driver then signals every later request).
+    pub unsignalled: usize,
 }
 
 /// A snapshot of the driver's table.
@@ -116,6 +122,8 @@ pub(crate) struct Slot {
     pub cancelable: bool,
     /// `io_cancel` was called for this request.
     pub cancel_sent: bool,
+    /// Submitted without `IOCB_FLAG_RESFD` (see [`Turn::unsignalled`]).
+    pub quiet: bool,
 }
 
 impl Slot {
@@ -131,6 +139,7 @@ impl Slot {
             iov: Vec::new(),
             cancelable: false,
             cancel_sent: false,
+            quiet: false,
         }
     }
 }
@@ -155,6 +164,10 @@ pub(crate) struct Table {
     pub reaped: u64,
     pub submit_calls: u64,
     pub ring_full: u64,
+    /// In-flight requests submitted without `IOCB_FLAG_RESFD`.
+    pub unsignalled: usize,
+    /// A request without `IOCB_FLAG_RESFD` outlived its `io_submit`: signal every request.
+    pub always_signal: bool,
 }
 
 impl Table {
@@ -162,6 +175,9 @@ impl Table {
     /// waiting for a slot try again. Returns the waker to wake.
     pub fn release(&mut self, i: u32, trash: &mut impl Extend<Trash>) -> Option<Waker> {
         let slot = &mut self.slots[i as usize];
+        if std::mem::take(&mut slot.quiet) && slot.state == State::InFlight {
+            self.unsignalled -= 1;
+        }
         slot.state = State::Free;
         slot.generation = slot.generation.wrapping_add(1);
         slot.waker = None;
@@ -208,6 +224,9 @@ impl Table {
         if slot.abandoned {
             wake.extend(self.release(i, trash));
         } else {
+            if std::mem::take(&mut slot.quiet) {
+                self.unsignalled -= 1;
+            }
             slot.state = State::Done(res);
             wake.extend(slot.waker.take());
         }
@@ -336,6 +355,8 @@ impl Builder {
             reaped: 0,
             submit_calls: 0,
             ring_full: 0,
+            unsignalled: 0,
+            always_signal: false,
         };
         let engine = Engine {
             ctx: Some(ctx),
@@ -437,12 +458,14 @@ impl Shared {
         self.origin.forked()
     }
 
-    /// Prepares the iocb fields every request shares.
-    pub fn stamp(&self, cb: &mut iocb, slot: u32, generation: u32, fd: &OwnedFd) {
+    /// Prepares the iocb fields every request shares; `signal`: with `IOCB_FLAG_RESFD`.
+    pub fn stamp(&self, cb: &mut iocb, slot: u32, generation: u32, fd: &OwnedFd, signal: bool) {
         cb.aio_data = (u64::from(generation) << 32) | u64::from(slot);
         cb.aio_fildes = fd.as_raw_fd() as u32;
-        cb.aio_flags |= raw::IOCB_FLAG_RESFD;
-        cb.aio_resfd = self.efd.as_raw_fd() as u32;
+        if signal {
+            cb.aio_flags |= raw::IOCB_FLAG_RESFD;
+            cb.aio_resfd = self.efd.as_raw_fd() as u32;
+        }
     }
 
     fn turn(&self, waker: &Waker) -> Turn {
@@ -481,6 +504,7 @@ impl Shared {
                 cancels,
                 in_flight,
                 closed,
+                unsignalled,
                 ..
             } = &mut *t;
             if let Some(errno) = refuse {
@@ -488,6 +512,7 @@ impl Shared {
                 while let Some(i) = pending.pop_front() {
                     let slot = &mut slots[i as usize];
                     slot.state = State::InFlight;
+                    *unsignalled += usize::from(slot.quiet);
                     *in_flight += 1;
                     e.done
                         .push((slot.cb.aio_data, -i64::from(errno.raw_os_error())));
@@ -496,6 +521,7 @@ impl Shared {
                 while let Some(i) = pending.pop_front() {
                     let slot = &mut slots[i as usize];
                     slot.state = State::InFlight;
+                    *unsignalled += usize::from(slot.quiet);
                     e.iocbs[i as usize] = slot.cb;
                     e.batch.push(i);
                 }
@@ -609,6 +635,8 @@ impl Shared {
                         e.wake.extend(t.release(i, &mut e.trash));
                     } else {
                         slot.state = State::Queued;
+                        let quiet = slot.quiet;
+                        t.unsignalled -= usize::from(quiet);
                         t.pending.push_front(i);
                     }
                 }
@@ -629,6 +657,12 @@ impl Shared {
             }
             turn.finished =
                 (t.closed || t.broken.is_some()) && t.pending.is_empty() && t.in_flight == 0;
+            turn.unsignalled = t.unsignalled;
+            if t.unsignalled > 0 {
+                // A filesystem the driver took for synchronous is not: from now on every
+                // request is announced by the eventfd.
+                t.always_signal = true;
+            }
         }
         e.done.clear();
         e.batch.clear();

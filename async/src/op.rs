@@ -37,6 +37,10 @@ pub trait Operation: private::Sealed + Send + Unpin + 'static {
     /// True for requests the kernel can cancel (polls).
     #[doc(hidden)]
     const CANCELABLE: bool = false;
+    /// True for the reads and writes a filesystem may perform inside `io_submit` (buffered
+    /// I/O), which then need no eventfd signal; false for syncs (a kernel work queue) and polls.
+    #[doc(hidden)]
+    const MAY_BE_QUIET: bool = false;
     /// Writes opcode, buffer, length and offset.
     #[doc(hidden)]
     fn prepare(&mut self, cb: &mut iocb, iov: &mut Vec<Iovec>);
@@ -64,6 +68,7 @@ pub struct Read<B> {
 impl<B> private::Sealed for Read<B> {}
 impl<B: IoBufMut> Operation for Read<B> {
     type Output = (io::Result<usize>, B);
+    const MAY_BE_QUIET: bool = true;
     fn prepare(&mut self, cb: &mut iocb, _: &mut Vec<Iovec>) {
         cb.aio_lio_opcode = raw::IOCB_CMD_PREAD;
         cb.aio_buf = self.buf.stable_mut_ptr() as u64;
@@ -89,6 +94,7 @@ pub struct Write<B> {
 impl<B> private::Sealed for Write<B> {}
 impl<B: IoBuf> Operation for Write<B> {
     type Output = (io::Result<usize>, B);
+    const MAY_BE_QUIET: bool = true;
     fn prepare(&mut self, cb: &mut iocb, _: &mut Vec<Iovec>) {
         cb.aio_lio_opcode = raw::IOCB_CMD_PWRITE;
         cb.aio_buf = self.buf.stable_ptr() as u64;
@@ -110,6 +116,7 @@ pub struct ReadV<B> {
 impl<B> private::Sealed for ReadV<B> {}
 impl<B: IoBufMut> Operation for ReadV<B> {
     type Output = (io::Result<usize>, Vec<B>);
+    const MAY_BE_QUIET: bool = true;
     fn prepare(&mut self, cb: &mut iocb, iov: &mut Vec<Iovec>) {
         iov.clear();
         iov.extend(self.bufs.iter_mut().map(|b| Iovec {
@@ -144,6 +151,7 @@ pub struct WriteV<B> {
 impl<B> private::Sealed for WriteV<B> {}
 impl<B: IoBuf> Operation for WriteV<B> {
     type Output = (io::Result<usize>, Vec<B>);
+    const MAY_BE_QUIET: bool = true;
     fn prepare(&mut self, cb: &mut iocb, iov: &mut Vec<Iovec>) {
         iov.clear();
         iov.extend(self.bufs.iter().map(|b| Iovec {
@@ -217,6 +225,8 @@ impl Operation for PollOp {
 pub struct Op<T: Operation> {
     driver: Driver,
     fd: Option<Arc<OwnedFd>>,
+    /// The file performs buffered reads and writes inside `io_submit` (see `File`).
+    synchronous: bool,
     op: Option<T>,
     flags: RwFlags,
     /// The table slot, and its generation, once queued.
@@ -235,10 +245,11 @@ impl<T: Operation + std::fmt::Debug> std::fmt::Debug for Op<T> {
 }
 
 impl<T: Operation> Op<T> {
-    pub(crate) fn new(driver: &Driver, fd: &Arc<OwnedFd>, op: T) -> Op<T> {
+    pub(crate) fn new(driver: &Driver, fd: &Arc<OwnedFd>, synchronous: bool, op: T) -> Op<T> {
         Op {
             driver: driver.clone(),
             fd: Some(fd.clone()),
+            synchronous,
             op: Some(op),
             flags: RwFlags::EMPTY,
             slot: None,
@@ -346,7 +357,10 @@ impl<T: Operation> Future for Op<T> {
         slot.cb = iocb::default();
         op.prepare(&mut slot.cb, &mut slot.iov);
         slot.cb.aio_rw_flags = this.flags.bits();
-        shared.stamp(&mut slot.cb, i, generation, &fd);
+        let quiet = T::MAY_BE_QUIET && this.synchronous && !t.always_signal;
+        let slot = &mut t.slots[i as usize];
+        shared.stamp(&mut slot.cb, i, generation, &fd, !quiet);
+        slot.quiet = quiet;
         slot.fd = Some(fd);
         slot.waker = Some(cx.waker().clone());
         slot.cancelable = T::CANCELABLE;
@@ -429,36 +443,50 @@ impl<T: Operation> Drop for Op<T> {
     }
 }
 
-pub(crate) fn read<B: IoBufMut>(d: &Driver, fd: &Arc<OwnedFd>, buf: B, off: u64) -> Op<Read<B>> {
-    Op::new(d, fd, Read { buf, offset: off })
+pub(crate) fn read<B: IoBufMut>(
+    d: &Driver,
+    fd: &Arc<OwnedFd>,
+    sync_io: bool,
+    buf: B,
+    off: u64,
+) -> Op<Read<B>> {
+    Op::new(d, fd, sync_io, Read { buf, offset: off })
 }
 
-pub(crate) fn write<B: IoBuf>(d: &Driver, fd: &Arc<OwnedFd>, buf: B, off: u64) -> Op<Write<B>> {
-    Op::new(d, fd, Write { buf, offset: off })
+pub(crate) fn write<B: IoBuf>(
+    d: &Driver,
+    fd: &Arc<OwnedFd>,
+    sync_io: bool,
+    buf: B,
+    off: u64,
+) -> Op<Write<B>> {
+    Op::new(d, fd, sync_io, Write { buf, offset: off })
 }
 
 pub(crate) fn readv<B: IoBufMut>(
     d: &Driver,
     fd: &Arc<OwnedFd>,
+    sync_io: bool,
     bufs: Vec<B>,
     off: u64,
 ) -> Op<ReadV<B>> {
-    Op::new(d, fd, ReadV { bufs, offset: off })
+    Op::new(d, fd, sync_io, ReadV { bufs, offset: off })
 }
 
 pub(crate) fn writev<B: IoBuf>(
     d: &Driver,
     fd: &Arc<OwnedFd>,
+    sync_io: bool,
     bufs: Vec<B>,
     off: u64,
 ) -> Op<WriteV<B>> {
-    Op::new(d, fd, WriteV { bufs, offset: off })
+    Op::new(d, fd, sync_io, WriteV { bufs, offset: off })
 }
 
-pub(crate) fn sync(d: &Driver, fd: &Arc<OwnedFd>, data_only: bool) -> Op<Sync> {
-    Op::new(d, fd, Sync { data_only })
+pub(crate) fn sync(d: &Driver, fd: &Arc<OwnedFd>, sync_io: bool, data_only: bool) -> Op<Sync> {
+    Op::new(d, fd, sync_io, Sync { data_only })
 }
 
-pub(crate) fn poll(d: &Driver, fd: &Arc<OwnedFd>, events: PollFlags) -> Op<PollOp> {
-    Op::new(d, fd, PollOp { events })
+pub(crate) fn poll(d: &Driver, fd: &Arc<OwnedFd>, sync_io: bool, events: PollFlags) -> Op<PollOp> {
+    Op::new(d, fd, sync_io, PollOp { events })
 }

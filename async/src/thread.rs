@@ -39,7 +39,13 @@ impl Driver {
                     return;
                 }
                 let mut fds = [PollFd::new(&*efd, PollFlags::IN)];
-                match rustix::event::poll(&mut fds, None) {
+                // Requests the eventfd will not announce: look again in a millisecond.
+                let soon = rustix::event::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 1_000_000,
+                };
+                let timeout = (turn.unsignalled > 0).then_some(&soon);
+                match rustix::event::poll(&mut fds, timeout) {
                     Ok(_) | Err(rustix::io::Errno::INTR) => {
                         drain_eventfd(rustix::fd::AsFd::as_fd(&*efd))
                     }

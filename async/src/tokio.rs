@@ -63,6 +63,11 @@ fn drive(weak: &Weak<Shared>, efd: &AsyncFd<OwnedFd>, cx: &mut Context<'_>) -> P
         if turn.finished {
             return Poll::Ready(());
         }
+        if turn.unsignalled > 0 {
+            // Requests the eventfd will not announce are in flight: look again soon.
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         if !signalled && turn.submitted == 0 {
             // Both wake-ups are registered: the eventfd's readiness, and the waker a future
             // wakes when it queues a request.
