@@ -413,9 +413,10 @@ async fn ten_thousand(spawn: bool) {
     let s = driver.stats();
     assert_eq!((s.queued, s.in_kernel, s.waiting_for_slot), (0, 0, 0));
     assert!(s.reaped >= N as u64);
-    // 64 slots: at least 157 batches. On one thread every wake-up gathers many requests; on
-    // two, the driving task runs beside the futures and gathers fewer.
-    let most = if spawn { N / 2 } else { N / 8 } as u64;
+    // 64 slots: at least 157 batches. On one thread every wake-up gathers every request
+    // queued since the last (157 calls); on two, the driving task runs beside the futures and
+    // is woken by the first request of each batch, so batches are smaller.
+    let most = if spawn { N * 9 / 10 } else { N / 8 } as u64;
     println!("{} io_submit calls for {N} requests", s.submit_calls);
     assert!(
         s.submit_calls < most,
