@@ -38,7 +38,8 @@ usage: linux-aio-bench [--quick] [--json] [--reps N] [--sample-ms MS]
   --json          print the figures as JSON instead of tables
   --only          run only these scenarios
   --competitors   run only these competitors: linux-aio-ring, linux-aio-syscall,
-                  linux-aio-scope, libaio, c-floor, io_uring, pread
+                  linux-aio-scope, libaio, c-floor, io_uring, pread,
+                  linux-aio-async, tokio-fs, tokio-uring (the last three: QD32 reads)
   --case          run only the cells with these exact case names (\"batch 8\", \"ext4 QD32\")
   --data-dir      where the 1 GiB file is kept (default: target/bench-data)
   --count         a fixed number of rounds (POLL) or reads per sample instead of calibrating,

@@ -42,10 +42,12 @@ pub enum Competitor {
     Async,
     /// `tokio::task::spawn_blocking(pread)` per request: what `tokio::fs` does.
     TokioFs,
+    /// tokio-uring (io_uring) with the same loop as `Async`.
+    TokioUring,
 }
 
 impl Competitor {
-    pub const ALL: [Competitor; 9] = [
+    pub const ALL: [Competitor; 10] = [
         Competitor::OursRing,
         Competitor::OursSyscall,
         Competitor::OursScope,
@@ -55,6 +57,7 @@ impl Competitor {
         Competitor::Pread,
         Competitor::Async,
         Competitor::TokioFs,
+        Competitor::TokioUring,
     ];
 
     /// The name in the table.
@@ -69,6 +72,7 @@ impl Competitor {
             Competitor::Pread => "pread loop",
             Competitor::Async => "linux-aio-async (tokio)",
             Competitor::TokioFs => "tokio spawn_blocking pread",
+            Competitor::TokioUring => "tokio-uring",
         }
     }
 
@@ -84,6 +88,7 @@ impl Competitor {
             Competitor::Pread => "pread",
             Competitor::Async => "linux-aio-async",
             Competitor::TokioFs => "tokio-fs",
+            Competitor::TokioUring => "tokio-uring",
         }
     }
 
@@ -97,12 +102,15 @@ impl Competitor {
 
     /// True for the rows whose allocations are counted: ours, and the async crate's.
     pub fn counts_allocs(self) -> bool {
-        self.is_ours() || self == Competitor::Async
+        self.is_ours() || matches!(self, Competitor::Async | Competitor::TokioUring)
     }
 
     /// True for the async rows, which run only the QD32 read cells.
     pub fn is_async(self) -> bool {
-        matches!(self, Competitor::Async | Competitor::TokioFs)
+        matches!(
+            self,
+            Competitor::Async | Competitor::TokioFs | Competitor::TokioUring
+        )
     }
 }
 
@@ -226,6 +234,9 @@ pub struct Engines {
     pub async_files: [Option<linux_aio_async::File>; 3],
     pub shared_files: [Option<Arc<File>>; 3],
     pub async_bufs: Vec<linux_aio_async::AlignedBuf>,
+    /// tokio-uring's runtime and files (`Err`: why it could not be had here).
+    pub uring_rt: Result<tokio_uring::Runtime, String>,
+    pub uring_files: [Option<std::rc::Rc<tokio_uring::fs::File>>; 3],
     pub shared_offsets: Arc<Vec<u64>>,
 }
 
@@ -260,6 +271,14 @@ impl Engines {
         let async_files = all.map(|f| dup(f).map(|f| linux_aio_async::File::new(&driver, f)));
         let shared_files = all.map(|f| dup(f).map(Arc::new));
         let offsets = data::random_offsets();
+        let uring_rt = tokio_uring::Runtime::new(tokio_uring::builder().entries(DEPTH))
+            .map_err(|e| format!("tokio-uring runtime: {e}"));
+        let uring_files = all.map(|f| {
+            let f = dup(f)?;
+            let rt = uring_rt.as_ref().ok()?;
+            // from_std needs the runtime's context for nothing but symmetry; do it inside.
+            Some(std::rc::Rc::new(rt.block_on(async { tokio_uring::fs::File::from_std(f) })))
+        });
         Ok(Engines {
             ctx,
             libaio,
@@ -277,6 +296,8 @@ impl Engines {
             async_files,
             shared_files,
             async_bufs: asyncs::buffers(128),
+            uring_rt,
+            uring_files,
         })
     }
 
@@ -337,7 +358,10 @@ impl Engines {
                 h.poll(raw, batch, rounds)?;
                 Ok(m.stop(rounds * batch as u64))
             }
-            Competitor::Pread | Competitor::Async | Competitor::TokioFs => {
+            Competitor::Pread
+            | Competitor::Async
+            | Competitor::TokioFs
+            | Competitor::TokioUring => {
                 Err("not applicable".into())
             }
         }
@@ -362,6 +386,10 @@ impl Engines {
             return if c == Competitor::Async {
                 let file = self.async_files[index(kind)].as_ref().ok_or_else(missing)?;
                 asyncs::reads(&self.rt, file, &job, &mut self.async_bufs)
+            } else if c == Competitor::TokioUring {
+                let rt = self.uring_rt.as_ref().map_err(Clone::clone)?;
+                let file = self.uring_files[index(kind)].as_ref().ok_or_else(missing)?;
+                asyncs::uring_reads(rt, file, &job, &mut self.async_bufs)
             } else {
                 let file = self.shared_files[index(kind)].as_ref().ok_or_else(missing)?;
                 asyncs::tokio_fs_reads(&self.rt, file, &job, &mut self.async_bufs)
@@ -403,7 +431,9 @@ impl Engines {
                 unsafe { h.reads(&job) }?;
                 Ok(m.stop(total))
             }
-            Competitor::Async | Competitor::TokioFs => unreachable!("handled above"),
+            Competitor::Async | Competitor::TokioFs | Competitor::TokioUring => {
+                unreachable!("handled above")
+            }
             Competitor::Pread => {
                 if qd != 1 {
                     return Err("not applicable".into());
