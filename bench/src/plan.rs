@@ -276,8 +276,10 @@ impl Engines {
         let uring_files = all.map(|f| {
             let f = dup(f)?;
             let rt = uring_rt.as_ref().ok()?;
-            // from_std needs the runtime's context for nothing but symmetry; do it inside.
-            Some(std::rc::Rc::new(rt.block_on(async { tokio_uring::fs::File::from_std(f) })))
+            // Registered with the runtime it will run on.
+            Some(std::rc::Rc::new(
+                rt.block_on(async { tokio_uring::fs::File::from_std(f) }),
+            ))
         });
         Ok(Engines {
             ctx,
@@ -361,9 +363,7 @@ impl Engines {
             Competitor::Pread
             | Competitor::Async
             | Competitor::TokioFs
-            | Competitor::TokioUring => {
-                Err("not applicable".into())
-            }
+            | Competitor::TokioUring => Err("not applicable".into()),
         }
     }
 
@@ -391,7 +391,9 @@ impl Engines {
                 let file = self.uring_files[index(kind)].as_ref().ok_or_else(missing)?;
                 asyncs::uring_reads(rt, file, &job, &mut self.async_bufs)
             } else {
-                let file = self.shared_files[index(kind)].as_ref().ok_or_else(missing)?;
+                let file = self.shared_files[index(kind)]
+                    .as_ref()
+                    .ok_or_else(missing)?;
                 asyncs::tokio_fs_reads(&self.rt, file, &job, &mut self.async_bufs)
             };
         }
