@@ -264,12 +264,12 @@ impl<T: Operation> Op<T> {
         self.flags = flags;
         self
     }
+}
 
-    fn output(&mut self, res: Result<usize, Errno>) -> T::Output {
-        // Polled after it returned Ready: a caller bug, as with any future.
-        let op = self.op.take().expect("Op polled after completion");
-        op.finish(res)
-    }
+/// The output of a finished request, taking its operation (and buffer) out of the future.
+fn output<T: Operation>(op: &mut Option<T>, res: Result<usize, Errno>) -> T::Output {
+    // Polled after it returned Ready: a caller bug, as with any future.
+    op.take().expect("Op polled after completion").finish(res)
 }
 
 /// The kernel's `res` as a result (a value outside the errno range reads as `EIO`).
@@ -286,7 +286,8 @@ impl<T: Operation> Future for Op<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
         let this = self.get_mut();
-        let shared = Arc::clone(&this.driver.0);
+        // Borrowed, not cloned: no reference-count traffic per poll.
+        let shared = &*this.driver.0;
         if let Some((i, generation)) = this.slot {
             let mut t = lock(&shared.table);
             let slot = &mut t.slots[i as usize];
@@ -302,7 +303,7 @@ impl<T: Operation> Future for Op<T> {
                         w.wake();
                     }
                     drop(fd);
-                    Poll::Ready(this.output(decode(res)))
+                    Poll::Ready(output(&mut this.op, decode(res)))
                 }
                 _ => {
                     match &slot.waker {
@@ -318,13 +319,13 @@ impl<T: Operation> Future for Op<T> {
         }
         if shared.forked() {
             // A forked child's copy of the driver: the kernel context is the parent's.
-            return Poll::Ready(this.output(Err(Errno::INVAL)));
+            return Poll::Ready(output(&mut this.op, Err(Errno::INVAL)));
         }
         let mut t = lock(&shared.table);
         if let Some(e) = t.broken.or(t.closed.then_some(Errno::CANCELED)) {
             drop(t);
             this.leave_room_queue();
-            return Poll::Ready(this.output(Err(e)));
+            return Poll::Ready(output(&mut this.op, Err(e)));
         }
         let Some(i) = t.free.pop() else {
             // Back-pressure: wait for a slot, in order of arrival.

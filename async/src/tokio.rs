@@ -68,11 +68,14 @@ fn drive(weak: &Weak<Shared>, efd: &AsyncFd<OwnedFd>, cx: &mut Context<'_>) -> P
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        if !signalled && turn.submitted == 0 {
-            // Both wake-ups are registered: the eventfd's readiness, and the waker a future
-            // wakes when it queues a request.
+        if !signalled {
+            // Both wake-ups are registered: the eventfd's readiness (polled Pending above),
+            // and the waker a future wakes when it queues a request (given to the turn).
+            // Completions of what this turn submitted come through the eventfd, or were
+            // reaped by the turn itself (buffered I/O).
             return Poll::Pending;
         }
+        // The eventfd was ready and has been reset: poll it again, to register for the next.
     }
     cx.waker().wake_by_ref();
     Poll::Pending
