@@ -85,7 +85,7 @@ pub fn reads(
         Ok::<_, String>(spawned)
     });
     let mut sample = m.stop(job.total);
-    bufs.extend(back.drain(..));
+    bufs.append(&mut back);
     sample.allocs -= spawned? - before;
     Ok(sample)
 }
@@ -134,7 +134,7 @@ pub fn tokio_fs_reads(
         Ok::<_, String>(spawned)
     });
     let mut sample = m.stop(job.total);
-    bufs.extend(back.drain(..));
+    bufs.append(&mut back);
     sample.allocs -= spawned? - before;
     Ok(sample)
 }
@@ -203,7 +203,7 @@ pub fn uring_reads(
         Ok::<_, String>(spawned)
     });
     let mut sample = m.stop(job.total);
-    bufs.extend(back.drain(..));
+    bufs.append(&mut back);
     sample.allocs -= spawned? - before;
     Ok(sample)
 }
