@@ -666,12 +666,22 @@ impl Shared {
         }
         e.done.clear();
         e.batch.clear();
-        // 6. Wake the futures, then drop what abandoned requests kept: user code, outside the
-        // table lock (the engine lock only keeps the scratch vectors ours).
-        for w in e.wake.drain(..) {
+        // 6. Wake the futures, then drop what abandoned requests kept: user code (a waker that
+        // polls inline, a buffer's Drop), so outside both locks; it may even start a turn. The
+        // vectors go back afterwards, keeping their capacity, so no turn allocates.
+        let (mut wake, mut trash) = (std::mem::take(&mut e.wake), std::mem::take(&mut e.trash));
+        drop(engine);
+        for w in wake.drain(..) {
             w.wake();
         }
-        e.trash.clear();
+        trash.clear();
+        let mut e = lock(&self.engine);
+        if e.wake.capacity() < wake.capacity() {
+            e.wake = wake;
+        }
+        if e.trash.capacity() < trash.capacity() {
+            e.trash = trash;
+        }
         turn
     }
 }

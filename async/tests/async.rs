@@ -68,6 +68,17 @@ fn main() {
 
 // ---- helpers
 
+/// Futures, files and drivers move between threads (tokio::spawn on a multi-thread runtime).
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    const fn send_unpin<T: Send + Unpin>() {}
+    send_sync::<Driver>();
+    send_sync::<File>();
+    send_unpin::<linux_aio_async::Op<linux_aio_async::Read<Vec<u8>>>>();
+    send_unpin::<linux_aio_async::Op<linux_aio_async::WriteV<Box<[u8]>>>>();
+    send_unpin::<linux_aio_async::Op<linux_aio_async::PollOp>>();
+};
+
 fn current() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
