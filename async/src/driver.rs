@@ -512,6 +512,8 @@ impl Shared {
                 while let Some(i) = pending.pop_front() {
                     let slot = &mut slots[i as usize];
                     slot.state = State::InFlight;
+                    // Never submitted: nothing to cancel.
+                    slot.cancel_sent = true;
                     *unsignalled += usize::from(slot.quiet);
                     *in_flight += 1;
                     e.done
