@@ -31,7 +31,8 @@
 //!   front of the queue until the next completion. Drive it with [`Driver::spawn_tokio`]
 //!   (feature `tokio`: the eventfd is registered with `tokio::io::unix::AsyncFd`; any runtime
 //!   flavour), [`Driver::spawn_thread`] (any executor), or a loop of your own around
-//!   [`Driver::turn`] and [`Driver::eventfd`].
+//!   [`Driver::turn`] and [`Driver::eventfd`]. A driver nobody drives completes nothing: its
+//!   futures wait until a driving task or thread starts.
 //! - Errors come back as each request's result (`EBADF`, `EINVAL` for misaligned `O_DIRECT`
 //!   requests or offsets beyond `i64::MAX`, ...), never as panics.
 //!
@@ -75,7 +76,12 @@
 //! Only `O_DIRECT` file I/O and polls are asynchronous in the kernel. Buffered file reads and
 //! writes, and syncs, are performed inside `io_submit`, on the thread running the driving
 //! turn: page-cache hits cost about as much as `pread`, but a miss blocks that thread for the
-//! device read (as `tokio::fs` would block a blocking-pool thread). Streams (pipes, sockets,
+//! device read (as `tokio::fs` would block a blocking-pool thread). On filesystems known to
+//! work that way (ext2/3/4, XFS, Btrfs, tmpfs, F2FS, and block devices) such requests go without
+//! `IOCB_FLAG_RESFD`, which saves the kernel's eventfd signal (~150 ns a request); the turn reaps
+//! them right after its `io_submit`, and should one complete later after all, it is still
+//! reaped and every later request is signalled. `io_submit` of `O_DIRECT` requests can block
+//! too, briefly, when the device's queue is full (a kernel limit). Streams (pipes, sockets,
 //! terminals) can block inside `io_submit` too, and Linux 6.1 refuses `RWF_NOWAIT` on pipes and
 //! sockets: this crate offers [`File::poll`] for them (readiness, cancelled on drop), and leaves
 //! the transfer to a non-blocking `read`/`write` of your own (or to tokio's own types).
