@@ -303,6 +303,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Ring capacity the kernel is asked for by [`Driver::new`]'s callers who have no better idea.
 pub const DEFAULT_CAPACITY: u32 = 256;
 
+/// The most table slots a driver may have (a slot takes about 200 bytes, allocated up front).
+pub const MAX_SLOTS: usize = 1 << 20;
+
 /// How many events one reap takes at most (a turn reaps until the ring is empty).
 const EVENTS: usize = 256;
 
@@ -330,10 +333,10 @@ impl Builder {
     }
 
     /// `io_setup`, the eventfd and the table. Errors: `EINVAL` (capacity or slots 0, or more
-    /// than 2^31 slots), `EAGAIN` (beyond `fs.aio-max-nr`), `ENOSYS` (no kernel AIO).
+    /// than [`MAX_SLOTS`] slots), `EAGAIN` (beyond `fs.aio-max-nr`), `ENOSYS` (no kernel AIO).
     pub fn build(self) -> std::io::Result<Driver> {
         let slots = self.slots.unwrap_or(self.capacity as usize);
-        if slots == 0 || slots > 1 << 31 {
+        if slots == 0 || slots > MAX_SLOTS {
             return Err(Errno::INVAL.into());
         }
         let ctx = linux_aio::Context::new(self.capacity)?;

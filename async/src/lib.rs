@@ -104,7 +104,7 @@ mod thread;
 mod tokio;
 
 pub use buf::{AlignedBuf, IoBuf, IoBufMut};
-pub use driver::{Builder, Driver, Stats, Turn, DEFAULT_CAPACITY};
+pub use driver::{Builder, Driver, Stats, Turn, DEFAULT_CAPACITY, MAX_SLOTS};
 pub use file::{dio_alignment, DioAlignment, File};
 pub use linux_aio::RwFlags;
 pub use op::{Op, Operation, PollOp, Read, ReadV, Sync, Write, WriteV};

@@ -817,6 +817,13 @@ fn bad_input_is_an_error() -> Outcome {
             .raw_os_error(),
         Some(libc::EINVAL)
     );
+    let huge = Driver::builder().capacity(8).slots(usize::MAX).build();
+    assert_eq!(huge.unwrap_err().raw_os_error(), Some(libc::EINVAL));
+    let too_many = Driver::new(u32::MAX).unwrap_err().raw_os_error();
+    assert!(
+        matches!(too_many, Some(libc::EINVAL | libc::EAGAIN)),
+        "{too_many:?}"
+    );
     let driver = Driver::new(8).unwrap();
     assert!(
         driver.drive_tokio().is_err(),
