@@ -458,6 +458,41 @@ fn async_layer(t: &mut Tally) {
             .args(pkg)
             .env("RUSTDOCFLAGS", "-D warnings"),
     );
+    // The O_DIRECT copy example, end to end, on a file whose length is not a multiple of the
+    // alignment (under target/, a real filesystem; its own directory per process).
+    let dir = root().join(format!("target/async-copy-{}", std::process::id()));
+    let (src, dst) = (dir.join("src.bin"), dir.join("dst.bin"));
+    let data: Vec<u8> = (0..3u32 << 20 | 12_345)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    if std::fs::create_dir_all(&dir).is_err() || std::fs::write(&src, &data).is_err() {
+        t.fail("async: copy example (cannot write its input)");
+        return;
+    }
+    let out = cargo()
+        .args(["run", "-q", "--features", "tokio", "--example", "copy"])
+        .args(pkg)
+        .arg("--")
+        .args([&src, &dst])
+        .output();
+    let what = "async: copy example (O_DIRECT, QD32) copies a file exactly";
+    let same = std::fs::read(&dst).is_ok_and(|d| d == data);
+    let _ = std::fs::remove_dir_all(&dir);
+    match out {
+        Ok(o) if o.status.success() && same => {
+            print!("{}", String::from_utf8_lossy(&o.stdout));
+            t.pass(what)
+        }
+        // The example's error when open(O_DIRECT) is refused (EINVAL).
+        Ok(o) if String::from_utf8_lossy(&o.stderr).contains("code: 22") => {
+            t.skip(what, "the target directory's filesystem refuses O_DIRECT")
+        }
+        Ok(o) => {
+            print!("{}", String::from_utf8_lossy(&o.stderr));
+            t.fail(what)
+        }
+        Err(e) => t.fail(&format!("{what}: {e}")),
+    }
 }
 
 /// The C libaio: its tests against our library (as `cargo test` builds it, and as it ships,
