@@ -740,7 +740,7 @@ fn shutdown_with_requests_in_flight() -> Outcome {
 /// dropped; the buffers must be freed only after io_destroy has waited for the reads, on the
 /// teardown thread, and never leaked.
 fn runtime_dropped_in_flight() -> Outcome {
-    const LEN: usize = 1 << 20;
+    const LEN: usize = 4 << 20; // long enough to be in flight when the teardown starts
     const N: usize = 16;
     let scratch = Scratch::with_data("rt-drop", N * LEN);
     let direct = match scratch.open_direct() {
