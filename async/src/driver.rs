@@ -3,22 +3,25 @@
 //! Futures never make system calls. A future takes a slot of the table, writes its request
 //! there and joins the queue (`pending`); the driving task (tokio, a thread, or any code calling
 //! [`Driver::turn`]) takes the whole queue, submits it with one `io_submit`, then reaps the ring
-//! and wakes the futures whose requests completed. Every request is submitted with
-//! `IOCB_FLAG_RESFD`, so the eventfd becomes readable whenever a completion is waiting.
+//! and wakes the futures whose requests completed (`turn.rs`). Requests the kernel may complete
+//! later are submitted with `IOCB_FLAG_RESFD`, so the eventfd becomes readable whenever such a
+//! completion is waiting.
 //!
 //! Two locks, always taken in this order: `engine` (the context, the submission array, scratch
-//! space: only the driving turn and teardown take it) and `table` (the slots: futures take it for
-//! a few instructions on each poll). No system call and no user code (wakers aside) runs under
-//! the table lock; user code (a dropped buffer's `Drop`) runs under neither.
+//! space: only the driving turn and teardown take it; `turn.rs`) and `table` (the slots:
+//! futures take it for a few instructions on each poll; `table.rs`). No system call runs under
+//! the table lock, and no user code (a waker, a dropped buffer's `Drop`) under either.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 
-use linux_aio::raw::{self, io_event, iocb};
-use linux_aio::{Event, SubmitError};
+use linux_aio::raw::{self, iocb};
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
+
+use crate::table::{Slot, Table};
+use crate::turn::Engine;
 
 /// An open driver: clone it freely (every clone is the same driver), hand it to
 /// [`File::new`](crate::File::new), and drive it with [`Driver::spawn_tokio`] (feature `tokio`),
@@ -82,189 +85,10 @@ pub struct Stats {
     pub closed: bool,
 }
 
-/// Where a slot's request is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum State {
-    Free,
-    /// Prepared by its future, in `pending`.
-    Queued,
-    /// Taken by the driver for submission, or in the kernel.
-    InFlight,
-    /// Completed with this result (`res` of the event), for the future to take.
-    Done(i64),
-}
-
-/// A `struct iovec`, without raw pointers (so the table is `Send`).
-#[doc(hidden)]
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct Iovec {
-    pub base: usize,
-    pub len: usize,
-}
-
-/// Something a completed or abandoned slot gives up, dropped outside every lock.
-pub(crate) type Trash = Box<dyn Send>;
-
-pub(crate) struct Slot {
-    pub generation: u32,
-    pub state: State,
-    /// The request, as its future prepared it (copied into the submission array by the driver).
-    pub cb: iocb,
-    pub waker: Option<Waker>,
-    /// The future was dropped while the kernel held the request: `orphan` keeps its buffer.
-    pub abandoned: bool,
-    pub orphan: Option<Trash>,
-    /// The request's file, kept open until the request completes.
-    pub fd: Option<Arc<OwnedFd>>,
-    /// The iovec array of a vectored request (its capacity is kept from one request to the next).
-    pub iov: Vec<Iovec>,
-    pub cancelable: bool,
-    /// `io_cancel` was called for this request.
-    pub cancel_sent: bool,
-    /// Submitted without `IOCB_FLAG_RESFD` (see [`Turn::unsignalled`]).
-    pub quiet: bool,
-}
-
-impl Slot {
-    fn new() -> Slot {
-        Slot {
-            generation: 0,
-            state: State::Free,
-            cb: iocb::default(),
-            waker: None,
-            abandoned: false,
-            orphan: None,
-            fd: None,
-            iov: Vec::new(),
-            cancelable: false,
-            cancel_sent: false,
-            quiet: false,
-        }
-    }
-}
-
-pub(crate) struct Table {
-    pub slots: Box<[Slot]>,
-    pub free: Vec<u32>,
-    /// Prepared requests, in order, waiting for the driver.
-    pub pending: VecDeque<u32>,
-    /// Abandoned requests to cancel (polls), as (slot, generation).
-    pub cancels: Vec<(u32, u32)>,
-    /// Futures waiting for a free slot, oldest first; `None` for one that has gone. The entry at
-    /// index `i` has waiter id `room_base + i`.
-    pub room: VecDeque<Option<Waker>>,
-    pub room_base: u64,
-    /// Woken when the queue becomes non-empty or a cancellation is requested: the driving task.
-    pub flush: Option<Waker>,
-    pub in_flight: usize,
-    pub closed: bool,
-    /// Every request fails with this (a forked child's copy of the driver: `EINVAL`).
-    pub broken: Option<Errno>,
-    pub reaped: u64,
-    pub submit_calls: u64,
-    pub ring_full: u64,
-    /// In-flight requests submitted without `IOCB_FLAG_RESFD`.
-    pub unsignalled: usize,
-    /// A request without `IOCB_FLAG_RESFD` outlived its `io_submit`: signal every request.
-    pub always_signal: bool,
-}
-
-impl Table {
-    /// Marks slot `i` free for the next request, giving up what it kept, and lets one future
-    /// waiting for a slot try again. Returns the waker to wake.
-    pub fn release(&mut self, i: u32, trash: &mut impl Extend<Trash>) -> Option<Waker> {
-        let slot = &mut self.slots[i as usize];
-        if std::mem::take(&mut slot.quiet) && slot.state == State::InFlight {
-            self.unsignalled -= 1;
-        }
-        slot.state = State::Free;
-        slot.generation = slot.generation.wrapping_add(1);
-        slot.waker = None;
-        slot.abandoned = false;
-        slot.cancelable = false;
-        slot.cancel_sent = false;
-        if let Some(orphan) = slot.orphan.take() {
-            trash.extend(Some(orphan));
-        }
-        if let Some(fd) = slot.fd.take() {
-            trash.extend(Some(Box::new(fd) as Trash));
-        }
-        self.free.push(i);
-        self.next_room_waiter()
-    }
-
-    /// The oldest future still waiting for a slot, taken off the queue.
-    pub fn next_room_waiter(&mut self) -> Option<Waker> {
-        while let Some(entry) = self.room.pop_front() {
-            self.room_base += 1;
-            if entry.is_some() {
-                return entry;
-            }
-        }
-        None
-    }
-
-    /// A completion (or a refusal) for the request with `user_data`: the future gets the
-    /// result, or, if it has gone, the slot is released. Stale or foreign user data is ignored.
-    fn complete(
-        &mut self,
-        user_data: u64,
-        res: i64,
-        wake: &mut Vec<Waker>,
-        trash: &mut Vec<Trash>,
-    ) -> bool {
-        let (i, generation) = ((user_data & 0xffff_ffff) as u32, (user_data >> 32) as u32);
-        let Some(slot) = self.slots.get_mut(i as usize) else {
-            return false;
-        };
-        if slot.generation != generation || slot.state != State::InFlight {
-            return false;
-        }
-        if slot.abandoned {
-            wake.extend(self.release(i, trash));
-        } else {
-            if std::mem::take(&mut slot.quiet) {
-                self.unsignalled -= 1;
-            }
-            slot.state = State::Done(res);
-            wake.extend(slot.waker.take());
-        }
-        true
-    }
-}
-
-/// The kernel-facing half, only for the driving turn (and teardown).
-struct Engine {
-    ctx: Option<linux_aio::Context>,
-    /// The submitted iocbs, one per slot, at stable addresses (the kernel reads them, and
-    /// `io_cancel` finds a request by its iocb's address). Only touched under this lock, and by
-    /// the kernel only during our `io_submit` and `io_cancel` calls.
-    iocbs: Box<[iocb]>,
-    /// Scratch space, kept so that no turn allocates.
-    batch: Vec<u32>,
-    ptrs: IocbPtrs,
-    cancels: Vec<(u32, u32)>,
-    events: Vec<Event>,
-    /// Completions found before the table is locked: (user data, result).
-    done: Vec<(u64, i64)>,
-    wake: Vec<Waker>,
-    trash: Vec<Trash>,
-    /// The kernel refused a request with `EAGAIN`: submit again after the next completion.
-    ring_full: bool,
-}
-
-/// The pointer array handed to `io_submit`.
-struct IocbPtrs(Vec<*mut iocb>);
-
-// SAFETY: the pointers are addresses into `Engine::iocbs`, which belongs to the same Engine;
-// they are only ever passed to the kernel, under the engine lock, never dereferenced by Rust.
-unsafe impl Send for IocbPtrs {}
-
 /// Identifies the process that created the driver, so that a forked child's copy refuses work
 /// instead of touching the parent's requests.
 #[derive(Clone, Copy)]
-struct Origin {
+pub(crate) struct Origin {
     token: Option<std::num::NonZeroU64>,
     pid: rustix::process::Pid,
 }
@@ -277,7 +101,7 @@ impl Origin {
         }
     }
 
-    fn forked(&self) -> bool {
+    pub(crate) fn forked(&self) -> bool {
         match self.token {
             // One load (a page wiped on fork), as the core crate's own check.
             Some(token) => linux_aio::ring::process_token() != Some(token),
@@ -287,11 +111,11 @@ impl Origin {
 }
 
 pub(crate) struct Shared {
-    engine: Mutex<Engine>,
+    pub(crate) engine: Mutex<Engine>,
     pub table: Mutex<Table>,
     pub efd: OwnedFd,
     pub slots: usize,
-    origin: Origin,
+    pub(crate) origin: Origin,
 }
 
 /// Locks `m`, also after a panic elsewhere (nothing here leaves the data inconsistent across a
@@ -305,9 +129,6 @@ pub const DEFAULT_CAPACITY: u32 = 256;
 
 /// The most table slots a driver may have (a slot takes about 200 bytes, allocated up front).
 pub const MAX_SLOTS: usize = 1 << 20;
-
-/// How many events one reap takes at most (a turn reaps until the ring is empty).
-const EVENTS: usize = 256;
 
 /// Options for a [`Driver`].
 #[derive(Debug, Clone, Copy)]
@@ -361,18 +182,7 @@ impl Builder {
             unsignalled: 0,
             always_signal: false,
         };
-        let engine = Engine {
-            ctx: Some(ctx),
-            iocbs: vec![iocb::default(); slots].into_boxed_slice(),
-            batch: Vec::with_capacity(slots),
-            ptrs: IocbPtrs(Vec::with_capacity(slots)),
-            cancels: Vec::with_capacity(slots),
-            events: vec![Event::default(); EVENTS],
-            done: Vec::with_capacity(slots + EVENTS),
-            wake: Vec::with_capacity(slots),
-            trash: Vec::with_capacity(slots),
-            ring_full: false,
-        };
+        let engine = Engine::new(ctx, slots);
         Ok(Driver(Arc::new(Shared {
             engine: Mutex::new(engine),
             table: Mutex::new(table),
@@ -469,225 +279,6 @@ impl Shared {
             cb.aio_flags |= raw::IOCB_FLAG_RESFD;
             cb.aio_resfd = self.efd.as_raw_fd() as u32;
         }
-    }
-
-    fn turn(&self, waker: &Waker) -> Turn {
-        let mut engine = lock(&self.engine);
-        let e = &mut *engine;
-        let mut turn = Turn::default();
-        let Some(ctx) = e.ctx.as_mut() else {
-            turn.finished = true;
-            return turn;
-        };
-        let forked = self.origin.forked();
-        // 1. Take the queue and the cancellations due. Every request counted in `in_flight`
-        // here leaves it through `e.done` or a requeue below.
-        {
-            let mut t = lock(&self.table);
-            if !t.flush.as_ref().is_some_and(|w| w.will_wake(waker)) {
-                t.flush = Some(waker.clone());
-            }
-            if forked && t.broken.is_none() {
-                // A forked child's copy: the kernel context is the parent's. Nothing submitted
-                // here would ever complete here, and the requests the parent had in flight
-                // write into the parent's memory, not into this copy's buffers: fail them all.
-                t.broken = Some(Errno::INVAL);
-                let inval = -i64::from(Errno::INVAL.raw_os_error());
-                e.done.extend(
-                    t.slots
-                        .iter()
-                        .filter(|s| s.state == State::InFlight)
-                        .map(|s| (s.cb.aio_data, inval)),
-                );
-            }
-            let refuse = t.broken.or(t.closed.then_some(Errno::CANCELED));
-            let Table {
-                slots,
-                pending,
-                cancels,
-                in_flight,
-                closed,
-                unsignalled,
-                ..
-            } = &mut *t;
-            if let Some(errno) = refuse {
-                // Queued requests never reach the kernel.
-                while let Some(i) = pending.pop_front() {
-                    let slot = &mut slots[i as usize];
-                    slot.state = State::InFlight;
-                    // Never submitted: nothing to cancel.
-                    slot.cancel_sent = true;
-                    *unsignalled += usize::from(slot.quiet);
-                    *in_flight += 1;
-                    e.done
-                        .push((slot.cb.aio_data, -i64::from(errno.raw_os_error())));
-                }
-            } else if !e.ring_full {
-                while let Some(i) = pending.pop_front() {
-                    let slot = &mut slots[i as usize];
-                    slot.state = State::InFlight;
-                    *unsignalled += usize::from(slot.quiet);
-                    e.iocbs[i as usize] = slot.cb;
-                    e.batch.push(i);
-                }
-                *in_flight += e.batch.len();
-            }
-            if !forked {
-                if *closed {
-                    // After shutdown every poll in flight is cancelled.
-                    cancels.extend(slots.iter().enumerate().filter_map(|(i, s)| {
-                        (s.state == State::InFlight && s.cancelable && !s.cancel_sent)
-                            .then_some((i as u32, s.generation))
-                    }));
-                }
-                for (i, generation) in cancels.drain(..) {
-                    let slot = &mut slots[i as usize];
-                    // Only this turn moves a request out of InFlight, so a request validated
-                    // here is still the kernel's when io_cancel runs below.
-                    if slot.generation == generation
-                        && slot.state == State::InFlight
-                        && !slot.cancel_sent
-                        && !e.batch.contains(&i)
-                    {
-                        slot.cancel_sent = true;
-                        e.cancels.push((i, generation));
-                    }
-                }
-            }
-        }
-        // 2. Submit the batch: one io_submit, more only if the kernel stops part way.
-        e.ptrs.0.clear();
-        let base = e.iocbs.as_mut_ptr();
-        // Every index in the batch is a slot index, < iocbs.len(): in bounds.
-        e.ptrs
-            .0
-            .extend(e.batch.iter().map(|&i| base.wrapping_add(i as usize)));
-        let (mut done, mut refused, mut requeue, mut calls) = (0, 0, 0, 0);
-        while done < e.ptrs.0.len() {
-            calls += 1;
-            // SAFETY: each pointer names an iocb of `e.iocbs` (stable: a boxed slice that lives
-            // until teardown), filled by an `Op` with a buffer (and iovec array) that stays
-            // allocated, and that Rust does not touch, until the request is reaped: its future
-            // holds it, or, once the future is gone, its slot does; a slot is released only
-            // when its completion has been processed (or, at teardown, after `io_destroy` has
-            // returned). The slot keeps the fd open likewise.
-            let r =
-                unsafe { ctx.submit_raw(e.ptrs.0.as_mut_ptr().add(done), e.ptrs.0.len() - done) };
-            match r {
-                Ok(k) => done += k,
-                Err(SubmitError { submitted, error }) => {
-                    done += submitted;
-                    if error == Errno::AGAIN {
-                        // Back-pressure: the kernel's ring is full. The rest go back to the
-                        // front of the queue, in order, until the next completion.
-                        requeue = e.ptrs.0.len() - done;
-                        break;
-                    }
-                    // This request is refused (EBADF, EINVAL, ...): it completes with the
-                    // error, and the rest are submitted on.
-                    let i = e.batch[done] as usize;
-                    e.done
-                        .push((e.iocbs[i].aio_data, -i64::from(error.raw_os_error())));
-                    refused += 1;
-                    done += 1;
-                }
-            }
-        }
-        turn.submitted = done - refused;
-        // 3. Cancel abandoned polls.
-        for &(i, _) in &e.cancels {
-            let addr = &e.iocbs[i as usize] as *const iocb;
-            if let Ok(linux_aio::Cancel::Canceled(ev)) = ctx.cancel(addr) {
-                // Kernels before 3.12 hand the event back here, not through the ring.
-                e.done.push((ev.as_raw().data, ev.as_raw().res));
-            }
-        }
-        e.cancels.clear();
-        // 4. Reap the ring, after the submission (buffered I/O completed inside it).
-        let mut reaped = 0;
-        if !forked {
-            loop {
-                match ctx.try_wait(&mut e.events) {
-                    Ok(n) => {
-                        reaped += n;
-                        e.done.extend(e.events[..n].iter().map(|ev| {
-                            let raw: &io_event = ev.as_raw();
-                            (raw.data, raw.res)
-                        }));
-                        if n < e.events.len() {
-                            break;
-                        }
-                    }
-                    Err(Errno::INTR) => {}
-                    // Only a forked child's copy cannot reap, and it does not get here.
-                    Err(_) => break,
-                }
-            }
-        }
-        // 5. Hand the results over.
-        {
-            let mut t = lock(&self.table);
-            t.submit_calls += calls;
-            t.reaped += reaped as u64;
-            if requeue > 0 {
-                t.ring_full += 1;
-                t.in_flight -= requeue;
-                for k in (e.batch.len() - requeue..e.batch.len()).rev() {
-                    let i = e.batch[k];
-                    let slot = &mut t.slots[i as usize];
-                    if slot.abandoned {
-                        // Its future is gone, and the request never reached the kernel.
-                        e.wake.extend(t.release(i, &mut e.trash));
-                    } else {
-                        slot.state = State::Queued;
-                        let quiet = slot.quiet;
-                        t.unsignalled -= usize::from(quiet);
-                        t.pending.push_front(i);
-                    }
-                }
-                e.ring_full = true;
-            }
-            for &(user_data, res) in &e.done {
-                if t.complete(user_data, res, &mut e.wake, &mut e.trash) {
-                    turn.completed += 1;
-                    t.in_flight -= 1;
-                }
-            }
-            if reaped > 0 && e.ring_full {
-                e.ring_full = false;
-                if !t.pending.is_empty() {
-                    // What the full ring refused goes in the next turn.
-                    e.wake.push(waker.clone());
-                }
-            }
-            turn.finished =
-                (t.closed || t.broken.is_some()) && t.pending.is_empty() && t.in_flight == 0;
-            turn.unsignalled = t.unsignalled;
-            if t.unsignalled > 0 {
-                // A filesystem the driver took for synchronous is not: from now on every
-                // request is announced by the eventfd.
-                t.always_signal = true;
-            }
-        }
-        e.done.clear();
-        e.batch.clear();
-        // 6. Wake the futures, then drop what abandoned requests kept: user code (a waker that
-        // polls inline, a buffer's Drop), so outside both locks; it may even start a turn. The
-        // vectors go back afterwards, keeping their capacity, so no turn allocates.
-        let (mut wake, mut trash) = (std::mem::take(&mut e.wake), std::mem::take(&mut e.trash));
-        drop(engine);
-        for w in wake.drain(..) {
-            w.wake();
-        }
-        trash.clear();
-        let mut e = lock(&self.engine);
-        if e.wake.capacity() < wake.capacity() {
-            e.wake = wake;
-        }
-        if e.trash.capacity() < trash.capacity() {
-            e.trash = trash;
-        }
-        turn
     }
 }
 

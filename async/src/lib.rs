@@ -99,9 +99,11 @@ mod buf;
 mod driver;
 mod file;
 mod op;
+mod table;
 mod thread;
 #[cfg(feature = "tokio")]
 mod tokio;
+mod turn;
 
 pub use buf::{AlignedBuf, IoBuf, IoBufMut};
 pub use driver::{Builder, Driver, Stats, Turn, DEFAULT_CAPACITY, MAX_SLOTS};

@@ -23,7 +23,8 @@ use rustix::fd::OwnedFd;
 use rustix::io::Errno;
 
 use crate::buf::{IoBuf, IoBufMut};
-use crate::driver::{lock, Driver, Iovec, State, Trash};
+use crate::driver::{lock, Driver};
+use crate::table::{Iovec, State, Trash};
 
 mod private {
     pub trait Sealed {}
