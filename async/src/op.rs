@@ -353,7 +353,8 @@ impl<T: Operation> Future for Op<T> {
         }
         let fd = this.fd.take().expect("an unqueued Op has its fd");
         let op = this.op.as_mut().expect("checked above");
-        let t = &mut *t;
+        let mut guard = t;
+        let t = &mut *guard;
         let slot = &mut t.slots[i as usize];
         let generation = slot.generation;
         slot.cb = iocb::default();
@@ -367,13 +368,19 @@ impl<T: Operation> Future for Op<T> {
         slot.waker = Some(cx.waker().clone());
         slot.cancelable = T::CANCELABLE;
         slot.state = State::Queued;
-        if t.pending.is_empty() {
-            if let Some(w) = &t.flush {
-                w.wake_by_ref();
-            }
-        }
+        // The first request of a batch wakes the driving task (after the lock: its waker may
+        // make a system call, as the driver thread's does).
+        let flush = if t.pending.is_empty() {
+            t.flush.clone()
+        } else {
+            None
+        };
         t.pending.push_back(i);
+        drop(guard);
         this.slot = Some((i, generation));
+        if let Some(w) = flush {
+            w.wake();
+        }
         Poll::Pending
     }
 }
@@ -429,9 +436,7 @@ impl<T: Operation> Drop for Op<T> {
                     slot.orphan = self.op.take().map(|op| Box::new(op) as Trash);
                     if slot.cancelable {
                         t.cancels.push((i, generation));
-                        if let Some(w) = &t.flush {
-                            w.wake_by_ref();
-                        }
+                        wake = t.flush.clone();
                     }
                 }
                 State::Done(_) => wake = t.release(i, &mut trash),
