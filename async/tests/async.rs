@@ -212,6 +212,8 @@ struct Death {
     /// Every byte held what the kernel was to write (a read), or what it was to read (a write).
     intact: bool,
     thread: String,
+    /// AIO rings this process had mapped at the time (io_destroy unmaps a context's ring).
+    rings: usize,
 }
 
 type Deaths = Arc<Mutex<Vec<Death>>>;
@@ -247,7 +249,12 @@ impl Drop for Canary {
             .enumerate()
             .all(|(i, &b)| b == (self.expect)(self.base + i));
         let thread = std::thread::current().name().unwrap_or("?").to_string();
-        self.deaths.lock().unwrap().push(Death { intact, thread });
+        let rings = aio_rings();
+        self.deaths.lock().unwrap().push(Death {
+            intact,
+            thread,
+            rings,
+        });
     }
 }
 
@@ -273,6 +280,13 @@ unsafe impl IoBufMut for Canary {
         // SAFETY: forwarded.
         unsafe { self.buf.set_init(pos) }
     }
+}
+
+/// How many AIO rings this process has mapped (`/[aio]` lines of /proc/self/maps).
+fn aio_rings() -> usize {
+    std::fs::read_to_string("/proc/self/maps")
+        .map(|m| m.lines().filter(|l| l.contains("/[aio]")).count())
+        .unwrap_or(0)
 }
 
 fn deaths(d: &Deaths) -> Vec<Death> {
@@ -754,6 +768,9 @@ fn runtime_dropped_in_flight() -> Outcome {
         let mut proved = false;
         for _ in 0..5 {
             d.lock().unwrap().clear();
+            // Earlier tests' drivers are destroyed on threads of their own: wait for them, so
+            // that this test's ring is the only one.
+            wait_blocking("no AIO ring left from earlier tests", || aio_rings() == 0);
             let rt = if flavour == "current" {
                 current()
             } else {
@@ -818,6 +835,14 @@ fn runtime_dropped_in_flight() -> Outcome {
                 .iter()
                 .filter(|x| x.thread == "linux-aio-destroy")
                 .count();
+            // Those freed by the teardown were freed after io_destroy (which unmaps the ring):
+            // whatever the kernel's speed, never while the context could still write them.
+            assert!(
+                all.iter()
+                    .filter(|x| x.thread == "linux-aio-destroy")
+                    .all(|x| x.rings == 0),
+                "{flavour}: the teardown freed a buffer before io_destroy: {all:?}"
+            );
             println!(
                 "{flavour}: runtime dropped in {dropped_in:?}; {seen} of {N} reads in the \
                  kernel when its tasks went, {late} buffers freed after io_destroy"
