@@ -208,9 +208,10 @@ impl Driver {
         }
     }
 
-    /// The eventfd the kernel signals on every completion, for a driving loop of your own:
-    /// wait until it is readable (or the waker given to [`Driver::turn`] is woken), read it
-    /// (non-blocking; it is opened `O_NONBLOCK`), then call [`Driver::turn`].
+    /// The eventfd the kernel signals on completions, for a driving loop of your own: wait
+    /// until it is readable (or the waker given to [`Driver::turn`] is woken), read it
+    /// (non-blocking; it is opened `O_NONBLOCK`), then call [`Driver::turn`]; turn again soon
+    /// rather than wait while [`Turn::unsignalled`] is not 0.
     pub fn eventfd(&self) -> BorrowedFd<'_> {
         self.0.efd.as_fd()
     }

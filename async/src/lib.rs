@@ -19,8 +19,9 @@
 //! # How it works
 //!
 //! - A [`Driver`] owns one kernel context ([`linux_aio::Context`]), an eventfd the kernel
-//!   signals on every completion (`IOCB_FLAG_RESFD`), and a table of slots: one per request
-//!   queued or in flight, with the `iocb`s at fixed addresses.
+//!   signals on every completion that comes after `io_submit` has returned (`IOCB_FLAG_RESFD`),
+//!   and a table of slots: one per request queued or in flight, with the `iocb`s at fixed
+//!   addresses.
 //! - A request's future ([`Op`]) does nothing until polled. Its first poll takes a slot, writes
 //!   the request and joins the queue; it never makes a system call. If every slot is taken it
 //!   waits for one, in order of arrival: back-pressure, not an error.
