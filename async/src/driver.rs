@@ -260,8 +260,13 @@ impl Driver {
     }
 }
 
-/// Reads the eventfd to reset it (it is non-blocking: `EAGAIN` when already 0).
-pub(crate) fn drain_eventfd(fd: BorrowedFd<'_>) {
+/// Reads the eventfd to reset it (it is non-blocking: `EAGAIN` when already 0). Never in a
+/// forked child: the eventfd is shared with the parent, and a child that reset it could take
+/// the parent's wake-up (epoll re-checks an edge-triggered eventfd's count before reporting it).
+pub(crate) fn drain_eventfd(fd: BorrowedFd<'_>, origin: &Origin) {
+    if origin.forked() {
+        return;
+    }
     let mut count = [0u8; 8];
     let _ = rustix::io::read(fd, &mut count);
 }

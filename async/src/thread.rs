@@ -30,6 +30,7 @@ impl Driver {
         let efd = Arc::new(self.0.efd.try_clone()?);
         let waker = Waker::from(Arc::new(Kick(efd.clone())));
         let weak = Arc::downgrade(&self.0);
+        let origin = self.0.origin;
         std::thread::Builder::new()
             .name("linux-aio-driver".into())
             .spawn(move || loop {
@@ -47,7 +48,7 @@ impl Driver {
                 let timeout = (turn.unsignalled > 0).then_some(&soon);
                 match rustix::event::poll(&mut fds, timeout) {
                     Ok(_) | Err(rustix::io::Errno::INTR) => {
-                        drain_eventfd(rustix::fd::AsFd::as_fd(&*efd))
+                        drain_eventfd(rustix::fd::AsFd::as_fd(&*efd), &origin)
                     }
                     Err(_) => return,
                 }

@@ -51,7 +51,7 @@ fn drive(weak: &Weak<Shared>, efd: &AsyncFd<OwnedFd>, cx: &mut Context<'_>) -> P
         // Reset the eventfd before reaping, so a completion after the reap signals it anew.
         let signalled = match efd.poll_read_ready(cx) {
             Poll::Ready(Ok(mut ready)) => {
-                drain_eventfd(efd.get_ref().as_fd());
+                drain_eventfd(efd.get_ref().as_fd(), &shared.origin);
                 ready.clear_ready();
                 true
             }

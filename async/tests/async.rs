@@ -60,6 +60,10 @@ fn main() {
             unannounced_completion,
         ),
         ("forked_child_gets_einval", forked_child_gets_einval),
+        (
+            "forked_child_leaves_the_eventfd_alone",
+            forked_child_leaves_eventfd,
+        ),
     ];
     // Without kernel AIO (CONFIG_AIO=n, qemu-user) every test says so instead of failing.
     if let Err(e) = Driver::new(1) {
@@ -1058,5 +1062,69 @@ fn forked_child_gets_einval() -> Outcome {
     let ready = rt.block_on(inflight).unwrap().unwrap();
     assert!(ready.contains(PollFlags::IN));
     drop(wr);
+    Passed
+}
+
+/// A forked child that drives its copy of a driver must not reset the eventfd it shares with
+/// the parent: a parent whose completion signal a child consumed could wait for ever.
+fn forked_child_leaves_eventfd() -> Outcome {
+    let driver = Driver::new(8).unwrap();
+    let (rd, wr) = rustix::pipe::pipe().unwrap();
+    rustix::io::write(&wr, b"x").unwrap();
+    let rd = File::new(&driver, rd);
+    // No driving task: queue a poll on a ready pipe by hand and turn once. The poll completes
+    // inside io_submit, signalling the eventfd, which only a driving loop resets.
+    let waker = futures::task::noop_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut op = rd.poll(PollFlags::IN);
+    assert!(Pin::new(&mut op).poll(&mut cx).is_pending());
+    driver.turn(&waker);
+    assert!(Pin::new(&mut op).poll(&mut cx).is_ready());
+    // SAFETY: the child only runs the code below and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            current().block_on(async {
+                // Registered now, first polled once the reactor has seen the eventfd readable:
+                // the driving task's first look finds it ready (and must leave it so).
+                let drive = driver.drive_tokio().unwrap();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let task = tokio::spawn(drive);
+                tokio::time::timeout(Duration::from_secs(5), task)
+                    .await
+                    .expect("the child's driving task ends (its driver refuses everything)")
+                    .unwrap();
+            });
+        }));
+        // SAFETY: leaves the child without running the parent's atexit handlers.
+        unsafe { libc::_exit(if ok.is_ok() { 0 } else { 1 }) };
+    }
+    let mut status = 0;
+    let start = Instant::now();
+    loop {
+        // SAFETY: waits for our own child, without blocking.
+        if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            // SAFETY: our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("the forked child hung");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child failed: {status}"
+    );
+    let mut count = [0u8; 8];
+    let read = rustix::io::read(driver.eventfd(), &mut count);
+    assert_eq!(
+        read,
+        Ok(8),
+        "the child consumed the parent's eventfd signal"
+    );
+    assert!(u64::from_ne_bytes(count) >= 1);
     Passed
 }
