@@ -91,7 +91,8 @@
 //!
 //! A forked child's copy of a driver never takes its parent's completions (the core crate
 //! refuses it the ring): every request in the child, new or inherited, completes with
-//! `EINVAL`, and the child's driving loop ends. The parent is unaffected.
+//! `EINVAL`, and the child's driving loop ends without resetting the eventfd it shares with
+//! the parent. The parent is unaffected.
 
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
