@@ -81,7 +81,9 @@
 //! work that way (ext2/3/4, XFS, Btrfs, tmpfs, F2FS, and block devices) such requests go without
 //! `IOCB_FLAG_RESFD`, which saves the kernel's eventfd signal (~150 ns a request); the turn reaps
 //! them right after its `io_submit`, and should one complete later after all, it is still
-//! reaped and every later request is signalled. `io_submit` of `O_DIRECT` requests can block
+//! reaped and every later request is signalled. To keep a cache miss off the driving thread,
+//! read with `.rw_flags(RwFlags::NOWAIT)`: the kernel then answers `EAGAIN` instead of reading
+//! the device, and the caller can fall back (to `O_DIRECT`, or a blocking pool). `io_submit` of `O_DIRECT` requests can block
 //! too, briefly, when the device's queue is full (a kernel limit). Streams (pipes, sockets,
 //! terminals) can block inside `io_submit` too, and Linux 6.1 refuses `RWF_NOWAIT` on pipes and
 //! sockets: this crate offers [`File::poll`] for them (readiness, cancelled on drop), and leaves

@@ -59,6 +59,10 @@ fn main() {
             "unannounced_completion_still_reaped",
             unannounced_completion,
         ),
+        (
+            "nowait_read_of_an_evicted_page",
+            nowait_read_of_an_evicted_page,
+        ),
         ("forked_child_gets_einval", forked_child_gets_einval),
         (
             "forked_child_leaves_the_eventfd_alone",
@@ -996,6 +1000,39 @@ fn unannounced_completion() -> Outcome {
                 .enumerate()
                 .all(|(k, &b)| b == pattern(i * LEN + k)));
         }
+    });
+    Passed
+}
+
+/// `RWF_NOWAIT` keeps a buffered read from blocking the driving thread on a page-cache miss:
+/// the kernel answers `EAGAIN` instead (the caller can then read it some other way).
+fn nowait_read_of_an_evicted_page() -> Outcome {
+    let scratch = Scratch::with_data("nowait", 1 << 20);
+    current().block_on(async {
+        let driver = Driver::new(8).unwrap();
+        driver.spawn_tokio().unwrap();
+        let std_file = scratch.open();
+        // The data is on the device (with_data fsyncs): drop its clean pages from the cache.
+        rustix::fs::fadvise(&std_file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        let file = File::new(&driver, std_file);
+        let (res, _) = file
+            .read_at(Vec::with_capacity(4096), 512 << 10)
+            .rw_flags(RwFlags::NOWAIT)
+            .await;
+        match res {
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {}
+            other => panic!("a NOWAIT read of an evicted page gave {other:?}"),
+        }
+        // Without the flag it reads (from the device, inside io_submit), and then NOWAIT
+        // finds the page.
+        let (res, _) = file.read_at(Vec::with_capacity(4096), 512 << 10).await;
+        assert_eq!(res.unwrap(), 4096);
+        let (res, buf) = file
+            .read_at(Vec::with_capacity(4096), 512 << 10)
+            .rw_flags(RwFlags::NOWAIT)
+            .await;
+        assert_eq!(res.unwrap(), 4096);
+        assert_eq!(buf[0], pattern(512 << 10));
     });
     Passed
 }
