@@ -74,20 +74,23 @@
 //!
 //! # What is asynchronous
 //!
-//! Only `O_DIRECT` file I/O and polls are asynchronous in the kernel. Buffered file reads and
-//! writes, and syncs, are performed inside `io_submit`, on the thread running the driving
-//! turn: page-cache hits cost about as much as `pread`, but a miss blocks that thread for the
-//! device read (as `tokio::fs` would block a blocking-pool thread). On filesystems known to
-//! work that way (ext2/3/4, XFS, Btrfs, tmpfs, F2FS, and block devices) such requests go without
-//! `IOCB_FLAG_RESFD`, which saves the kernel's eventfd signal (~150 ns a request); the turn reaps
-//! them right after its `io_submit`, and should one complete later after all, it is still
-//! reaped and every later request is signalled. To keep a cache miss off the driving thread,
-//! read with `.rw_flags(RwFlags::NOWAIT)`: the kernel then answers `EAGAIN` instead of reading
-//! the device, and the caller can fall back (to `O_DIRECT`, or a blocking pool). `io_submit` of `O_DIRECT` requests can block
-//! too, briefly, when the device's queue is full (a kernel limit). Streams (pipes, sockets,
-//! terminals) can block inside `io_submit` too, and Linux 6.1 refuses `RWF_NOWAIT` on pipes and
-//! sockets: this crate offers [`File::poll`] for them (readiness, cancelled on drop), and leaves
-//! the transfer to a non-blocking `read`/`write` of your own (or to tokio's own types).
+//! In the kernel, `O_DIRECT` file I/O and polls are asynchronous, and syncs run on a kernel
+//! worker. Buffered file reads and writes are performed inside `io_submit`, on the thread
+//! running the driving turn: page-cache hits cost about as much as `pread`, but a miss blocks
+//! that thread for the device read (as `tokio::fs` would block a blocking-pool thread). On
+//! filesystems known to work that way (ext2/3/4, XFS, Btrfs, tmpfs, F2FS, and block devices)
+//! such requests go without `IOCB_FLAG_RESFD`, which saves the kernel's eventfd signal
+//! (~150 ns a request); the turn reaps them right after its `io_submit`, and should one
+//! complete later after all, it is still reaped and every later request is signalled. To keep
+//! a cache miss off the driving thread, read with `.rw_flags(RwFlags::NOWAIT)`: the kernel then
+//! answers `EAGAIN` instead of reading the device, and the caller can fall back (to `O_DIRECT`,
+//! or a blocking pool). `io_submit` of `O_DIRECT` requests can block too, briefly, when the
+//! device's queue is full (a kernel limit).
+//!
+//! Streams (pipes, sockets, terminals) can block inside `io_submit`, and Linux 6.1 refuses
+//! `RWF_NOWAIT` on pipes and sockets: this crate offers [`File::poll`] for them (readiness,
+//! cancelled on drop), and leaves the transfer to a non-blocking `read`/`write` of your own (or
+//! to tokio's own types).
 //!
 //! # fork
 //!
