@@ -867,7 +867,7 @@ fn partly_written_write_is_not_canceled() -> Outcome {
     let mut ctx = ctx();
     need_async!(ctx);
     let (r, w) = pipe(); // nobody reads until later: the first transfer fills the pipe
-    // Four pipes' worth (a pipe holds 16 pages: 64 KiB here, 1 MiB with ppc64le's 64 KiB pages).
+                         // Four pipes' worth (a pipe holds 16 pages: 64 KiB here, 1 MiB with ppc64le's 64 KiB pages).
     let capacity = rustix::pipe::fcntl_getpipe_size(&w).unwrap();
     let big = scratch::pattern(4 * capacity, 13);
     posix::with::<4, _>(ctx.as_mut(), |aio| {

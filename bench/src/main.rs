@@ -14,6 +14,7 @@
 //! Progress goes to stderr; stdout carries only the report.
 
 mod alloc;
+mod asyncs;
 mod data;
 mod ffi;
 mod measure;
@@ -37,7 +38,8 @@ usage: linux-aio-bench [--quick] [--json] [--reps N] [--sample-ms MS]
   --json          print the figures as JSON instead of tables
   --only          run only these scenarios
   --competitors   run only these competitors: linux-aio-ring, linux-aio-syscall,
-                  linux-aio-scope, libaio, c-floor, io_uring, pread
+                  linux-aio-scope, libaio, c-floor, io_uring, pread,
+                  linux-aio-async, tokio-fs, tokio-uring (the last three: QD32 reads)
   --case          run only the cells with these exact case names (\"batch 8\", \"ext4 QD32\")
   --data-dir      where the 1 GiB file is kept (default: target/bench-data)
   --count         a fixed number of rounds (POLL) or reads per sample instead of calibrating,
@@ -258,9 +260,18 @@ fn build_cells(opts: &Options, prep: &Prepared) -> Vec<Cell> {
             .filter(|c| opts.competitors.contains(c))
             .collect()
     };
-    // Every competitor but the plain pread loop, which has no batches or queue depth.
-    let with_pread = Competitor::ALL;
+    // Every synchronous competitor, then without the plain pread loop, which has no batches
+    // or queue depth; the async rows run the QD32 read cells only.
+    let with_pread: Vec<Competitor> = Competitor::ALL
+        .into_iter()
+        .filter(|c| !c.is_async())
+        .collect();
     let aio: Vec<Competitor> = with_pread
+        .iter()
+        .copied()
+        .filter(|&c| c != Competitor::Pread)
+        .collect();
+    let aio_and_async: Vec<Competitor> = Competitor::ALL
         .into_iter()
         .filter(|&c| c != Competitor::Pread)
         .collect();
@@ -283,7 +294,11 @@ fn build_cells(opts: &Options, prep: &Prepared) -> Vec<Cell> {
                     (FileKind::Tmpfs, "tmpfs"),
                 ] {
                     for qd in plan::QUEUE_DEPTHS {
-                        let list = if qd == 1 { &with_pread[..] } else { &aio[..] };
+                        let list = if qd == 1 {
+                            &with_pread[..]
+                        } else {
+                            &aio_and_async[..]
+                        };
                         let mut cell = Cell::new(
                             scenario,
                             format!("{fs} QD{qd}"),
@@ -299,7 +314,11 @@ fn build_cells(opts: &Options, prep: &Prepared) -> Vec<Cell> {
             }
             Scenario::Direct => {
                 for qd in plan::QUEUE_DEPTHS {
-                    let list = if qd == 1 { &with_pread[..] } else { &aio[..] };
+                    let list = if qd == 1 {
+                        &with_pread[..]
+                    } else {
+                        &aio_and_async[..]
+                    };
                     let mut cell = Cell::new(
                         scenario,
                         format!("{} QD{qd}", prep.data_fs),

@@ -4,9 +4,11 @@
 
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::Arc;
 
 use linux_aio::{Context, Event};
 
+use crate::asyncs;
 use crate::data::{self, AlignedBuf, BLOCK};
 use crate::ffi::{self, CHandle, CLib, ReadsJob};
 use crate::measure::{Measure, Sample};
@@ -36,10 +38,16 @@ pub enum Competitor {
     IoUring,
     /// One `pread` per request.
     Pread,
+    /// linux-aio-async on a tokio current-thread runtime (issue 13).
+    Async,
+    /// `tokio::task::spawn_blocking(pread)` per request: what `tokio::fs` does.
+    TokioFs,
+    /// tokio-uring (io_uring) with the same loop as `Async`.
+    TokioUring,
 }
 
 impl Competitor {
-    pub const ALL: [Competitor; 7] = [
+    pub const ALL: [Competitor; 10] = [
         Competitor::OursRing,
         Competitor::OursSyscall,
         Competitor::OursScope,
@@ -47,6 +55,9 @@ impl Competitor {
         Competitor::Floor,
         Competitor::IoUring,
         Competitor::Pread,
+        Competitor::Async,
+        Competitor::TokioFs,
+        Competitor::TokioUring,
     ];
 
     /// The name in the table.
@@ -59,6 +70,9 @@ impl Competitor {
             Competitor::Floor => "C floor loop",
             Competitor::IoUring => "io_uring (liburing)",
             Competitor::Pread => "pread loop",
+            Competitor::Async => "linux-aio-async (tokio)",
+            Competitor::TokioFs => "tokio spawn_blocking pread",
+            Competitor::TokioUring => "tokio-uring",
         }
     }
 
@@ -72,14 +86,30 @@ impl Competitor {
             Competitor::Floor => "c-floor",
             Competitor::IoUring => "io_uring",
             Competitor::Pread => "pread",
+            Competitor::Async => "linux-aio-async",
+            Competitor::TokioFs => "tokio-fs",
+            Competitor::TokioUring => "tokio-uring",
         }
     }
 
-    /// True for this crate's own rows (whose allocations are counted).
+    /// True for this crate's own synchronous rows (which must not allocate at all).
     pub fn is_ours(self) -> bool {
         matches!(
             self,
             Competitor::OursRing | Competitor::OursSyscall | Competitor::OursScope
+        )
+    }
+
+    /// True for the rows whose allocations are counted: ours, and the async crate's.
+    pub fn counts_allocs(self) -> bool {
+        self.is_ours() || matches!(self, Competitor::Async | Competitor::TokioUring)
+    }
+
+    /// True for the async rows, which run only the QD32 read cells.
+    pub fn is_async(self) -> bool {
+        matches!(
+            self,
+            Competitor::Async | Competitor::TokioFs | Competitor::TokioUring
         )
     }
 }
@@ -197,6 +227,25 @@ pub struct Engines {
     pub bufs: AlignedBuf,
     pub offsets: Vec<u64>,
     pub events: Vec<Event>,
+    /// The async rows: one current-thread runtime and one driver for the whole run, the files
+    /// bound to it, their buffers, and the std files `spawn_blocking` reads.
+    pub rt: tokio::runtime::Runtime,
+    pub _driver: linux_aio_async::Driver,
+    pub async_files: [Option<linux_aio_async::File>; 3],
+    pub shared_files: [Option<Arc<File>>; 3],
+    pub async_bufs: Vec<linux_aio_async::AlignedBuf>,
+    /// tokio-uring's runtime and files (`Err`: why it could not be had here).
+    pub uring_rt: Result<tokio_uring::Runtime, String>,
+    pub uring_files: [Option<std::rc::Rc<tokio_uring::fs::File>>; 3],
+    pub shared_offsets: Arc<Vec<u64>>,
+}
+
+fn index(kind: FileKind) -> usize {
+    match kind {
+        FileKind::Disk => 0,
+        FileKind::Tmpfs => 1,
+        FileKind::DiskDirect => 2,
+    }
 }
 
 impl Engines {
@@ -209,6 +258,29 @@ impl Engines {
                 .ok()
         };
         let (libaio, floor, uring) = (open(CLib::Libaio), open(CLib::Floor), open(CLib::Uring));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("tokio runtime: {e}"))?;
+        let driver = linux_aio_async::Driver::new(DEPTH)
+            .map_err(|e| format!("linux_aio_async::Driver::new({DEPTH}): {e}"))?;
+        rt.block_on(async { driver.spawn_tokio() })
+            .map_err(|e| format!("Driver::spawn_tokio: {e}"))?;
+        let all = [&files.disk, &files.tmpfs, &files.direct];
+        let dup = |f: &Option<File>| f.as_ref().and_then(|f| f.try_clone().ok());
+        let async_files = all.map(|f| dup(f).map(|f| linux_aio_async::File::new(&driver, f)));
+        let shared_files = all.map(|f| dup(f).map(Arc::new));
+        let offsets = data::random_offsets();
+        let uring_rt = tokio_uring::Runtime::new(tokio_uring::builder().entries(DEPTH))
+            .map_err(|e| format!("tokio-uring runtime: {e}"));
+        let uring_files = all.map(|f| {
+            let f = dup(f)?;
+            let rt = uring_rt.as_ref().ok()?;
+            // Registered with the runtime it will run on.
+            Some(std::rc::Rc::new(
+                rt.block_on(async { tokio_uring::fs::File::from_std(f) }),
+            ))
+        });
         Ok(Engines {
             ctx,
             libaio,
@@ -218,8 +290,16 @@ impl Engines {
             efd: data::ready_eventfd()?,
             files,
             bufs: AlignedBuf::new(BLOCK * 128),
-            offsets: data::random_offsets(),
+            shared_offsets: Arc::new(offsets.clone()),
+            offsets,
             events: vec![Event::default(); 128],
+            rt,
+            _driver: driver,
+            async_files,
+            shared_files,
+            async_bufs: asyncs::buffers(128),
+            uring_rt,
+            uring_files,
         })
     }
 
@@ -280,7 +360,10 @@ impl Engines {
                 h.poll(raw, batch, rounds)?;
                 Ok(m.stop(rounds * batch as u64))
             }
-            Competitor::Pread => Err("not applicable".into()),
+            Competitor::Pread
+            | Competitor::Async
+            | Competitor::TokioFs
+            | Competitor::TokioUring => Err("not applicable".into()),
         }
     }
 
@@ -292,6 +375,28 @@ impl Engines {
         total: u64,
         start: usize,
     ) -> Result<Sample, String> {
+        if c.is_async() {
+            let job = asyncs::Job {
+                offsets: self.shared_offsets.clone(),
+                qd,
+                start,
+                total,
+            };
+            let missing = || "file not open".to_string();
+            return if c == Competitor::Async {
+                let file = self.async_files[index(kind)].as_ref().ok_or_else(missing)?;
+                asyncs::reads(&self.rt, file, &job, &mut self.async_bufs)
+            } else if c == Competitor::TokioUring {
+                let rt = self.uring_rt.as_ref().map_err(Clone::clone)?;
+                let file = self.uring_files[index(kind)].as_ref().ok_or_else(missing)?;
+                asyncs::uring_reads(rt, file, &job, &mut self.async_bufs)
+            } else {
+                let file = self.shared_files[index(kind)]
+                    .as_ref()
+                    .ok_or_else(missing)?;
+                asyncs::tokio_fs_reads(&self.rt, file, &job, &mut self.async_bufs)
+            };
+        }
         let fd = Self::file(&self.files, kind)?.as_raw_fd();
         let job = ReadsJob {
             fd,
@@ -327,6 +432,9 @@ impl Engines {
                 // `mask + 1` entries; both outlive the call.
                 unsafe { h.reads(&job) }?;
                 Ok(m.stop(total))
+            }
+            Competitor::Async | Competitor::TokioFs | Competitor::TokioUring => {
+                unreachable!("handled above")
             }
             Competitor::Pread => {
                 if qd != 1 {

@@ -47,6 +47,8 @@ pub struct Figures {
     pub allocs: Option<u64>,
     /// The main figure of each sample, in repetition order.
     pub per_rep: Vec<f64>,
+    /// Requests over all samples.
+    pub ops: u64,
 }
 
 /// One row: a competitor in a cell, measured or not.
@@ -91,8 +93,11 @@ fn figures(cell: &Cell, c: Competitor, samples: &[Sample]) -> Option<Figures> {
                 )
             })
             .flatten(),
-        allocs: c.is_ours().then(|| samples.iter().map(|s| s.allocs).sum()),
+        allocs: c
+            .counts_allocs()
+            .then(|| samples.iter().map(|s| s.allocs).sum()),
         per_rep,
+        ops: samples.iter().map(|s| s.ops).sum(),
     })
 }
 
@@ -300,6 +305,58 @@ pub fn targets(rows: &[Row]) -> Vec<Target> {
                     });
                 }
             }
+        }
+    }
+    // Issue 13: the async crate against the synchronous ring path and tokio's blocking pool.
+    for r in rows
+        .iter()
+        .filter(|r| r.competitor == Competitor::Async && r.case.ends_with("QD32"))
+    {
+        let Ok(a) = &r.result else { continue };
+        let kind = if r.scenario == Scenario::Direct {
+            "O_DIRECT"
+        } else {
+            "buffered"
+        };
+        let per_rep = |base: Competitor| {
+            let b = find(rows, r.scenario, &r.case, base)?;
+            (b.per_rep.len() == a.per_rep.len()).then(|| {
+                Spread::of(
+                    a.per_rep
+                        .iter()
+                        .zip(&b.per_rep)
+                        .map(|(x, y)| x / y)
+                        .collect(),
+                )
+            })?
+        };
+        for (base, goal, what) in [
+            (Competitor::OursRing, 0.9, "the sync ring path"),
+            (Competitor::TokioFs, 2.0, "tokio spawn_blocking pread"),
+        ] {
+            if let Some(b) = find(rows, r.scenario, &r.case, base) {
+                at_least(
+                    &mut out,
+                    format!("async {kind} {}: linux-aio-async / {what} IOPS", r.case),
+                    a.main.median / b.main.median,
+                    goal,
+                    paired_note(per_rep(base)),
+                );
+            }
+        }
+        if let Some(allocs) = a.allocs {
+            out.push(Target {
+                name: format!("async {kind} {}: heap allocations by the requests", r.case),
+                value: allocs as f64,
+                goal: 0.0,
+                at_most: true,
+                met: allocs == 0,
+                note: format!(
+                    "{} requests; counted once the {} tasks are spawned",
+                    a.ops,
+                    crate::plan::QUEUE_DEPTHS[1]
+                ),
+            });
         }
     }
     let counted: Vec<u64> = rows

@@ -326,6 +326,7 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
         run_probe(t);
         capi(t);
         fuzz(t, FUZZ_SECONDS_IN_SUITE);
+        async_layer(t);
     }
     if only.is_none() || only == Some("i686") {
         host_i686(t);
@@ -640,6 +641,70 @@ fn riscv64_vector(t: &mut Tally, target: &str) {
             .env("CARGO_TARGET_RISCV64GC_UNKNOWN_LINUX_GNU_RUNNER", runner)
             .env("LINUX_AIO_TEST_RUNNER", runner),
     );
+}
+
+/// The async crate (`async/`, issue 13): its suite with the tokio feature (drop in flight,
+/// cancellation, 10,000 futures, both runtime flavours, shutdown, fork), clippy and rustdoc
+/// with the feature, and the runtime-agnostic build without it.
+fn async_layer(t: &mut Tally) {
+    let pkg = ["-p", "linux-aio-async"];
+    t.tests(
+        "async: linux-aio-async suite (feature tokio)",
+        cargo_test().args(pkg).args(["--features", "tokio"]),
+    );
+    t.check(
+        "async: clippy -D warnings (feature tokio)",
+        cargo()
+            .args(["clippy", "-q", "--all-targets", "--features", "tokio"])
+            .args(pkg)
+            .args(["--", "-D", "warnings"]),
+    );
+    t.check(
+        "async: builds without tokio (driver thread only)",
+        cargo().args(["build", "-q"]).args(pkg),
+    );
+    t.check(
+        "async: rustdoc -D warnings (feature tokio)",
+        cargo()
+            .args(["doc", "-q", "--no-deps", "--features", "tokio"])
+            .args(pkg)
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    );
+    // The O_DIRECT copy example, end to end, on a file whose length is not a multiple of the
+    // alignment (under target/, a real filesystem; its own directory per process).
+    let dir = root().join(format!("target/async-copy-{}", std::process::id()));
+    let (src, dst) = (dir.join("src.bin"), dir.join("dst.bin"));
+    let data: Vec<u8> = (0..3u32 << 20 | 12_345)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    if std::fs::create_dir_all(&dir).is_err() || std::fs::write(&src, &data).is_err() {
+        t.fail("async: copy example (cannot write its input)");
+        return;
+    }
+    let out = cargo()
+        .args(["run", "-q", "--features", "tokio", "--example", "copy"])
+        .args(pkg)
+        .arg("--")
+        .args([&src, &dst])
+        .output();
+    let what = "async: copy example (O_DIRECT, QD32) copies a file exactly";
+    let same = std::fs::read(&dst).is_ok_and(|d| d == data);
+    let _ = std::fs::remove_dir_all(&dir);
+    match out {
+        Ok(o) if o.status.success() && same => {
+            print!("{}", String::from_utf8_lossy(&o.stdout));
+            t.pass(what)
+        }
+        // The example's error when open(O_DIRECT) is refused (EINVAL).
+        Ok(o) if String::from_utf8_lossy(&o.stderr).contains("code: 22") => {
+            t.skip(what, "the target directory's filesystem refuses O_DIRECT")
+        }
+        Ok(o) => {
+            print!("{}", String::from_utf8_lossy(&o.stderr));
+            t.fail(what)
+        }
+        Err(e) => t.fail(&format!("{what}: {e}")),
+    }
 }
 
 /// The C libaio: its tests against our library (as `cargo test` builds it, and as it ships,

@@ -1,0 +1,331 @@
+//! The driver: one kernel context, its eventfd, and the completion table.
+//!
+//! Futures never make system calls. A future takes a slot of the table, writes its request
+//! there and joins the queue (`pending`); the driving task (tokio, a thread, or any code calling
+//! [`Driver::turn`]) takes the whole queue, submits it with one `io_submit`, then reaps the ring
+//! and wakes the futures whose requests completed (`turn.rs`). Requests the kernel may complete
+//! later are submitted with `IOCB_FLAG_RESFD`, so the eventfd becomes readable whenever such a
+//! completion is waiting.
+//!
+//! Two locks, always taken in this order: `engine` (the context, the submission array, scratch
+//! space: only the driving turn and teardown take it; `turn.rs`) and `table` (the slots:
+//! futures take it for a few instructions on each poll; `table.rs`). No system call runs under
+//! the table lock, and no user code (a waker, a dropped buffer's `Drop`) under either.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::Waker;
+
+use linux_aio::raw::{self, iocb};
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use rustix::io::Errno;
+
+use crate::table::{Slot, Table};
+use crate::turn::Engine;
+
+/// An open driver: clone it freely (every clone is the same driver), hand it to
+/// [`File::new`](crate::File::new), and drive it with [`Driver::spawn_tokio`] (feature `tokio`),
+/// [`Driver::spawn_thread`] (any executor), or your own loop around [`Driver::turn`].
+///
+/// The kernel context lives until the last clone, [`File`](crate::File) and future is gone; it
+/// is then destroyed on a thread of its own (`io_destroy` waits for whatever is still in flight,
+/// ~35 ms even when idle), never on the thread that dropped it. Buffers of futures dropped in
+/// flight are freed there too, after `io_destroy` has returned.
+#[derive(Clone)]
+pub struct Driver(pub(crate) Arc<Shared>);
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.stats();
+        f.debug_struct("Driver")
+            .field("slots", &self.0.slots)
+            .field("queued", &s.queued)
+            .field("in_kernel", &s.in_kernel)
+            .field("closed", &s.closed)
+            .finish()
+    }
+}
+
+/// What one [`Driver::turn`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Turn {
+    /// Requests handed to the kernel (in one `io_submit`, more only after a partial refusal).
+    pub submitted: usize,
+    /// Requests completed: reaped from the ring, refused at submission, or cancelled while
+    /// queued.
+    pub completed: usize,
+    /// The driver is shut down and nothing is queued or in flight: the driving loop can end.
+    pub finished: bool,
+    /// Requests in flight that the eventfd will not announce: buffered reads and writes, which
+    /// go without `IOCB_FLAG_RESFD` on filesystems known to perform them inside `io_submit`
+    /// (see [`File`](crate::File)). Normally 0 after a turn; if not, the filesystem completed
+    /// one later after all, and the driving loop must turn again soon rather than wait for the
+    /// eventfd (the driver then signals every later request).
+    pub unsignalled: usize,
+}
+
+/// A snapshot of the driver's table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Requests waiting in the queue for the next turn.
+    pub queued: usize,
+    /// Requests the kernel holds (submitted, not yet reaped), including those whose future has
+    /// been dropped.
+    pub in_kernel: usize,
+    /// Futures waiting for a free slot (back-pressure).
+    pub waiting_for_slot: usize,
+    /// Completions reaped since the driver was created.
+    pub reaped: u64,
+    /// `io_submit` calls made since the driver was created.
+    pub submit_calls: u64,
+    /// Times the kernel refused a request with `EAGAIN` (its ring full): back-pressure, retried
+    /// after the next completion.
+    pub ring_full: u64,
+    /// [`Driver::shutdown`] was called.
+    pub closed: bool,
+}
+
+/// Identifies the process that created the driver, so that a forked child's copy refuses work
+/// instead of touching the parent's requests.
+#[derive(Clone, Copy)]
+pub(crate) struct Origin {
+    token: Option<std::num::NonZeroU64>,
+    pid: rustix::process::Pid,
+}
+
+impl Origin {
+    fn current() -> Origin {
+        Origin {
+            token: linux_aio::ring::process_token(),
+            pid: rustix::process::getpid(),
+        }
+    }
+
+    pub(crate) fn forked(&self) -> bool {
+        match self.token {
+            // One load (a page wiped on fork), as the core crate's own check.
+            Some(token) => linux_aio::ring::process_token() != Some(token),
+            None => rustix::process::getpid() != self.pid,
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) engine: Mutex<Engine>,
+    pub table: Mutex<Table>,
+    pub efd: OwnedFd,
+    pub slots: usize,
+    pub(crate) origin: Origin,
+}
+
+/// Locks `m`, also after a panic elsewhere (nothing here leaves the data inconsistent across a
+/// panic: user code runs outside the locks).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Ring capacity the kernel is asked for by [`Driver::new`]'s callers who have no better idea.
+pub const DEFAULT_CAPACITY: u32 = 256;
+
+/// The most table slots a driver may have (a slot takes about 200 bytes, allocated up front).
+pub const MAX_SLOTS: usize = 1 << 20;
+
+/// Options for a [`Driver`].
+#[derive(Debug, Clone, Copy)]
+pub struct Builder {
+    capacity: u32,
+    slots: Option<usize>,
+}
+
+impl Builder {
+    /// The ring capacity (`io_setup`'s argument): requests in flight at once.
+    pub fn capacity(mut self, capacity: u32) -> Builder {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Table slots (futures whose request is queued or in flight at once); by default the
+    /// capacity. More slots than the kernel's ring has room for is allowed: the kernel then
+    /// refuses some submissions with `EAGAIN`, which the driver treats as back-pressure (it
+    /// submits them again after the next completion).
+    pub fn slots(mut self, slots: usize) -> Builder {
+        self.slots = Some(slots);
+        self
+    }
+
+    /// `io_setup`, the eventfd and the table. Errors: `EINVAL` (capacity or slots 0, or more
+    /// than [`MAX_SLOTS`] slots), `EAGAIN` (beyond `fs.aio-max-nr`), `ENOSYS` (no kernel AIO).
+    pub fn build(self) -> std::io::Result<Driver> {
+        let slots = self.slots.unwrap_or(self.capacity as usize);
+        if slots == 0 || slots > MAX_SLOTS {
+            return Err(Errno::INVAL.into());
+        }
+        let ctx = linux_aio::Context::new(self.capacity)?;
+        let efd = rustix::event::eventfd(
+            0,
+            rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
+        )?;
+        let table = Table {
+            slots: (0..slots).map(|_| Slot::new()).collect(),
+            free: (0..slots as u32).rev().collect(),
+            pending: VecDeque::with_capacity(slots),
+            cancels: Vec::with_capacity(slots),
+            room: VecDeque::new(),
+            room_base: 0,
+            flush: None,
+            in_flight: 0,
+            closed: false,
+            broken: None,
+            reaped: 0,
+            submit_calls: 0,
+            ring_full: 0,
+            unsignalled: 0,
+            always_signal: false,
+        };
+        let engine = Engine::new(ctx, slots);
+        Ok(Driver(Arc::new(Shared {
+            engine: Mutex::new(engine),
+            table: Mutex::new(table),
+            efd,
+            slots,
+            origin: Origin::current(),
+        })))
+    }
+}
+
+impl Driver {
+    /// A driver whose ring holds `capacity` requests in flight (and as many table slots).
+    /// See [`Builder::build`] for the errors.
+    pub fn new(capacity: u32) -> std::io::Result<Driver> {
+        Driver::builder().capacity(capacity).build()
+    }
+
+    /// Options: ring capacity and table slots.
+    pub fn builder() -> Builder {
+        Builder {
+            capacity: DEFAULT_CAPACITY,
+            slots: None,
+        }
+    }
+
+    /// The eventfd the kernel signals on completions, for a driving loop of your own: wait
+    /// until it is readable (or the waker given to [`Driver::turn`] is woken), read it
+    /// (non-blocking; it is opened `O_NONBLOCK`), then call [`Driver::turn`]; turn again soon
+    /// rather than wait while [`Turn::unsignalled`] is not 0.
+    pub fn eventfd(&self) -> BorrowedFd<'_> {
+        self.0.efd.as_fd()
+    }
+
+    /// A snapshot of the table.
+    pub fn stats(&self) -> Stats {
+        let t = lock(&self.0.table);
+        Stats {
+            queued: t.pending.len(),
+            in_kernel: t.in_flight,
+            waiting_for_slot: t.room.iter().filter(|w| w.is_some()).count(),
+            reaped: t.reaped,
+            submit_calls: t.submit_calls,
+            ring_full: t.ring_full,
+            closed: t.closed,
+        }
+    }
+
+    /// Stops taking requests: new ones, and queued ones not yet submitted, complete with
+    /// `ECANCELED`; polls in flight are cancelled (`ECANCELED` too); reads, writes and syncs the
+    /// kernel holds complete normally (the kernel cannot cancel them). Once nothing is in
+    /// flight the driving task or thread ends. Idempotent.
+    pub fn shutdown(&self) {
+        let flush = {
+            let mut t = lock(&self.0.table);
+            t.closed = true;
+            t.flush.clone()
+        };
+        if let Some(w) = flush {
+            w.wake();
+        }
+    }
+
+    /// One turn of the driving loop: registers `waker` to be woken when a future queues a
+    /// request (or asks for a cancellation), submits the whole queue with one `io_submit`,
+    /// cancels abandoned polls, reaps every completion waiting in the ring (no system call) and
+    /// wakes their futures. Never blocks (buffered file I/O aside, which the kernel performs
+    /// inside `io_submit`). Safe to call from several threads; turns run one at a time.
+    pub fn turn(&self, waker: &Waker) -> Turn {
+        self.0.turn(waker)
+    }
+
+    /// True if `self` and `other` are clones of the same driver.
+    pub fn same_driver(&self, other: &Driver) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// Reads the eventfd to reset it (it is non-blocking: `EAGAIN` when already 0). Never in a
+/// forked child: the eventfd is shared with the parent, and a child that reset it could take
+/// the parent's wake-up (epoll re-checks an edge-triggered eventfd's count before reporting it).
+pub(crate) fn drain_eventfd(fd: BorrowedFd<'_>, origin: &Origin) {
+    if origin.forked() {
+        return;
+    }
+    let mut count = [0u8; 8];
+    let _ = rustix::io::read(fd, &mut count);
+}
+
+impl Shared {
+    /// True in a forked child's copy of the driver.
+    pub fn forked(&self) -> bool {
+        self.origin.forked()
+    }
+
+    /// Prepares the iocb fields every request shares; `signal`: with `IOCB_FLAG_RESFD`.
+    pub fn stamp(&self, cb: &mut iocb, slot: u32, generation: u32, fd: &OwnedFd, signal: bool) {
+        cb.aio_data = (u64::from(generation) << 32) | u64::from(slot);
+        cb.aio_fildes = fd.as_raw_fd() as u32;
+        if signal {
+            cb.aio_flags |= raw::IOCB_FLAG_RESFD;
+            cb.aio_resfd = self.efd.as_raw_fd() as u32;
+        }
+    }
+}
+
+/// What a dropped driver leaves to its teardown thread, in the order it must go: the context
+/// (`io_destroy` waits for every request still in flight), then the slots (buffers of
+/// abandoned requests, their fds and iovec arrays) and the iocbs.
+struct Teardown {
+    ctx: Option<linux_aio::Context>,
+    _slots: Box<[Slot]>,
+    _iocbs: Box<[iocb]>,
+}
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        // Before the fields (which drop after this, in declaration order).
+        drop(self.ctx.take());
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Nothing else refers to the driver: no clone, file or future, no turn in progress.
+        let engine = self
+            .engine
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        let table = self.table.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let teardown = Teardown {
+            ctx: engine.ctx.take(),
+            _slots: std::mem::take(&mut table.slots),
+            _iocbs: std::mem::take(&mut engine.iocbs),
+        };
+        // Never io_destroy (tens of milliseconds) on the caller's thread, which may be an
+        // executor's. If no thread can be had, the failed spawn drops `teardown` here, which
+        // still destroys the context before freeing anything.
+        let _ = std::thread::Builder::new()
+            .name("linux-aio-destroy".into())
+            .spawn(move || drop(teardown));
+        // A driving task still waiting ends when it sees the driver gone.
+        if let Some(w) = table.flush.take() {
+            w.wake();
+        }
+    }
+}

@@ -1,0 +1,499 @@
+//! The future of one request, and the operations it can carry.
+//!
+//! An [`Op`] does nothing until polled. Its first poll takes a slot of the driver's table (or
+//! waits for one: back-pressure), writes the request into it and joins the queue; the driving
+//! turn submits it. Later polls look for the result. Dropping it:
+//! - before its first poll, or while it waits for a slot: nothing was queued;
+//! - while queued: the request is taken off the queue and never reaches the kernel;
+//! - while the kernel holds it: the buffer moves into the slot (`orphan`) and stays there until
+//!   the request's completion has been reaped (or, at teardown, until `io_destroy` has returned);
+//!   a poll is cancelled (`io_cancel`) by the next turn;
+//! - after completion, before the result was taken: the slot is released.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use linux_aio::raw::{self, io_event, iocb};
+use linux_aio::RwFlags;
+use rustix::event::PollFlags;
+use rustix::fd::OwnedFd;
+use rustix::io::Errno;
+
+use crate::buf::{IoBuf, IoBufMut};
+use crate::driver::{lock, Driver};
+use crate::table::{Iovec, State, Trash};
+
+mod private {
+    pub trait Sealed {}
+}
+
+/// What an [`Op`] carries: the request's own part of the `iocb`, and what it hands back.
+/// Implemented by this crate's operation types only.
+pub trait Operation: private::Sealed + Send + Unpin + 'static {
+    /// What the future resolves to.
+    type Output;
+    /// True for requests the kernel can cancel (polls).
+    #[doc(hidden)]
+    const CANCELABLE: bool = false;
+    /// True for the reads and writes a filesystem may perform inside `io_submit` (buffered
+    /// I/O), which then need no eventfd signal; false for syncs (a kernel work queue) and polls.
+    #[doc(hidden)]
+    const MAY_BE_QUIET: bool = false;
+    /// Writes opcode, buffer, length and offset.
+    #[doc(hidden)]
+    fn prepare(&mut self, cb: &mut iocb, iov: &mut Vec<Iovec>);
+    /// Turns the kernel's result into the output, handing the buffer back.
+    #[doc(hidden)]
+    fn finish(self, res: Result<usize, Errno>) -> Self::Output;
+}
+
+/// Offsets beyond `i64::MAX` become negative, which the kernel refuses with `EINVAL`.
+fn offset(offset: u64) -> i64 {
+    offset as i64
+}
+
+fn err(e: Errno) -> io::Error {
+    io::Error::from_raw_os_error(e.raw_os_error())
+}
+
+/// A read (`IOCB_CMD_PREAD`) into all of the buffer's `bytes_total()` (a `Vec`'s capacity).
+#[derive(Debug)]
+pub struct Read<B> {
+    buf: B,
+    offset: u64,
+}
+
+impl<B> private::Sealed for Read<B> {}
+impl<B: IoBufMut> Operation for Read<B> {
+    type Output = (io::Result<usize>, B);
+    const MAY_BE_QUIET: bool = true;
+    fn prepare(&mut self, cb: &mut iocb, _: &mut Vec<Iovec>) {
+        cb.aio_lio_opcode = raw::IOCB_CMD_PREAD;
+        cb.aio_buf = self.buf.stable_mut_ptr() as u64;
+        cb.aio_nbytes = self.buf.bytes_total() as u64;
+        cb.aio_offset = offset(self.offset);
+    }
+    fn finish(mut self, res: Result<usize, Errno>) -> Self::Output {
+        if let Ok(n) = res {
+            // SAFETY: the kernel wrote `n` bytes from the start (never more than asked for).
+            unsafe { self.buf.set_init(n.min(self.buf.bytes_total())) };
+        }
+        (res.map_err(err), self.buf)
+    }
+}
+
+/// A write (`IOCB_CMD_PWRITE`) of the buffer's `bytes_init()` (a `Vec`'s length).
+#[derive(Debug)]
+pub struct Write<B> {
+    buf: B,
+    offset: u64,
+}
+
+impl<B> private::Sealed for Write<B> {}
+impl<B: IoBuf> Operation for Write<B> {
+    type Output = (io::Result<usize>, B);
+    const MAY_BE_QUIET: bool = true;
+    fn prepare(&mut self, cb: &mut iocb, _: &mut Vec<Iovec>) {
+        cb.aio_lio_opcode = raw::IOCB_CMD_PWRITE;
+        cb.aio_buf = self.buf.stable_ptr() as u64;
+        cb.aio_nbytes = self.buf.bytes_init() as u64;
+        cb.aio_offset = offset(self.offset);
+    }
+    fn finish(self, res: Result<usize, Errno>) -> Self::Output {
+        (res.map_err(err), self.buf)
+    }
+}
+
+/// A vectored read (`IOCB_CMD_PREADV`) filling the buffers in order.
+#[derive(Debug)]
+pub struct ReadV<B> {
+    bufs: Vec<B>,
+    offset: u64,
+}
+
+impl<B> private::Sealed for ReadV<B> {}
+impl<B: IoBufMut> Operation for ReadV<B> {
+    type Output = (io::Result<usize>, Vec<B>);
+    const MAY_BE_QUIET: bool = true;
+    fn prepare(&mut self, cb: &mut iocb, iov: &mut Vec<Iovec>) {
+        iov.clear();
+        iov.extend(self.bufs.iter_mut().map(|b| Iovec {
+            base: b.stable_mut_ptr() as usize,
+            len: b.bytes_total(),
+        }));
+        cb.aio_lio_opcode = raw::IOCB_CMD_PREADV;
+        cb.aio_buf = iov.as_ptr() as u64;
+        cb.aio_nbytes = iov.len() as u64;
+        cb.aio_offset = offset(self.offset);
+    }
+    fn finish(mut self, res: Result<usize, Errno>) -> Self::Output {
+        if let Ok(mut n) = res {
+            for b in &mut self.bufs {
+                let here = n.min(b.bytes_total());
+                // SAFETY: the kernel fills the buffers in order; `here` bytes of this one.
+                unsafe { b.set_init(here) };
+                n -= here;
+            }
+        }
+        (res.map_err(err), self.bufs)
+    }
+}
+
+/// A vectored write (`IOCB_CMD_PWRITEV`) of each buffer's `bytes_init()`, in order.
+#[derive(Debug)]
+pub struct WriteV<B> {
+    bufs: Vec<B>,
+    offset: u64,
+}
+
+impl<B> private::Sealed for WriteV<B> {}
+impl<B: IoBuf> Operation for WriteV<B> {
+    type Output = (io::Result<usize>, Vec<B>);
+    const MAY_BE_QUIET: bool = true;
+    fn prepare(&mut self, cb: &mut iocb, iov: &mut Vec<Iovec>) {
+        iov.clear();
+        iov.extend(self.bufs.iter().map(|b| Iovec {
+            base: b.stable_ptr() as usize,
+            len: b.bytes_init(),
+        }));
+        cb.aio_lio_opcode = raw::IOCB_CMD_PWRITEV;
+        cb.aio_buf = iov.as_ptr() as u64;
+        cb.aio_nbytes = iov.len() as u64;
+        cb.aio_offset = offset(self.offset);
+    }
+    fn finish(self, res: Result<usize, Errno>) -> Self::Output {
+        (res.map_err(err), self.bufs)
+    }
+}
+
+/// `fsync` (`IOCB_CMD_FSYNC`) or `fdatasync` (`IOCB_CMD_FDSYNC`).
+#[derive(Debug)]
+pub struct Sync {
+    data_only: bool,
+}
+
+impl private::Sealed for Sync {}
+impl Operation for Sync {
+    type Output = io::Result<()>;
+    fn prepare(&mut self, cb: &mut iocb, _: &mut Vec<Iovec>) {
+        cb.aio_lio_opcode = if self.data_only {
+            raw::IOCB_CMD_FDSYNC
+        } else {
+            raw::IOCB_CMD_FSYNC
+        };
+    }
+    fn finish(self, res: Result<usize, Errno>) -> Self::Output {
+        res.map(drop).map_err(err)
+    }
+}
+
+/// A readiness wait (`IOCB_CMD_POLL`, Linux 4.19); cancelled when dropped in flight.
+#[derive(Debug)]
+pub struct PollOp {
+    events: PollFlags,
+}
+
+impl private::Sealed for PollOp {}
+impl Operation for PollOp {
+    type Output = io::Result<PollFlags>;
+    const CANCELABLE: bool = true;
+    fn prepare(&mut self, cb: &mut iocb, _: &mut Vec<Iovec>) {
+        cb.aio_lio_opcode = raw::IOCB_CMD_POLL;
+        // `bits()` is u16 or i16 depending on rustix's backend; the kernel wants the mask.
+        #[allow(clippy::unnecessary_cast)]
+        let mask = self.events.bits() as u16;
+        cb.aio_buf = u64::from(mask);
+    }
+    fn finish(self, res: Result<usize, Errno>) -> Self::Output {
+        match res {
+            // A cancelled poll completes with an empty mask (the kernel adds POLLERR and
+            // POLLHUP to every other result).
+            Ok(0) => Err(err(Errno::CANCELED)),
+            #[allow(clippy::unnecessary_cast)]
+            Ok(mask) => Ok(PollFlags::from_bits_retain(mask as _)),
+            Err(e) => Err(err(e)),
+        }
+    }
+}
+
+/// The future of one request; see [`File`](crate::File) for the operations. Resolves to the
+/// result and, for reads and writes, the buffer. Dropping it in flight is safe: see the module
+/// and crate documentation.
+#[must_use = "a request does nothing unless awaited"]
+pub struct Op<T: Operation> {
+    driver: Driver,
+    fd: Option<Arc<OwnedFd>>,
+    /// The file performs buffered reads and writes inside `io_submit` (see `File`).
+    synchronous: bool,
+    op: Option<T>,
+    flags: RwFlags,
+    /// The table slot, and its generation, once queued.
+    slot: Option<(u32, u32)>,
+    /// Our place in the queue of futures waiting for a slot.
+    waiter: Option<u64>,
+}
+
+impl<T: Operation + std::fmt::Debug> std::fmt::Debug for Op<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Op")
+            .field("op", &self.op)
+            .field("slot", &self.slot)
+            .finish()
+    }
+}
+
+impl<T: Operation> Op<T> {
+    pub(crate) fn new(driver: &Driver, fd: &Arc<OwnedFd>, synchronous: bool, op: T) -> Op<T> {
+        Op {
+            driver: driver.clone(),
+            fd: Some(fd.clone()),
+            synchronous,
+            op: Some(op),
+            flags: RwFlags::empty(),
+            slot: None,
+            waiter: None,
+        }
+    }
+
+    /// Per-request `RWF_*` flags (`aio_rw_flags`) for a read or write, such as
+    /// `RwFlags::NOWAIT` or `RwFlags::DSYNC`; the kernel refuses them on syncs and polls
+    /// (`EINVAL`) and unknown bits (`EOPNOTSUPP`). Takes effect if set before the first poll.
+    pub fn rw_flags(mut self, flags: RwFlags) -> Op<T> {
+        self.flags = flags;
+        self
+    }
+}
+
+/// The output of a finished request, taking its operation (and buffer) out of the future.
+fn output<T: Operation>(op: &mut Option<T>, res: Result<usize, Errno>) -> T::Output {
+    // Polled after it returned Ready: a caller bug, as with any future.
+    op.take().expect("Op polled after completion").finish(res)
+}
+
+/// The kernel's `res` as a result (a value outside the errno range reads as `EIO`).
+fn decode(res: i64) -> Result<usize, Errno> {
+    linux_aio::Event::from_raw(io_event {
+        res,
+        ..Default::default()
+    })
+    .result()
+}
+
+impl<T: Operation> Future for Op<T> {
+    type Output = T::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        let this = self.get_mut();
+        // Borrowed, not cloned: no reference-count traffic per poll.
+        let shared = &*this.driver.0;
+        if let Some((i, generation)) = this.slot {
+            let mut t = lock(&shared.table);
+            let slot = &mut t.slots[i as usize];
+            debug_assert_eq!(slot.generation, generation);
+            return match slot.state {
+                State::Done(res) => {
+                    let fd = slot.fd.take();
+                    let mut none = Vec::new(); // the slot keeps nothing else: stays empty
+                    let next = t.release(i, &mut none);
+                    drop(t);
+                    this.slot = None;
+                    if let Some(w) = next {
+                        w.wake();
+                    }
+                    drop(fd);
+                    Poll::Ready(output(&mut this.op, decode(res)))
+                }
+                _ => {
+                    match &slot.waker {
+                        Some(w) if w.will_wake(cx.waker()) => {}
+                        _ => slot.waker = Some(cx.waker().clone()),
+                    }
+                    Poll::Pending
+                }
+            };
+        }
+        if this.op.is_none() {
+            panic!("Op polled after completion");
+        }
+        if shared.forked() {
+            // A forked child's copy of the driver: the kernel context is the parent's.
+            return Poll::Ready(output(&mut this.op, Err(Errno::INVAL)));
+        }
+        let mut t = lock(&shared.table);
+        if let Some(e) = t.broken.or(t.closed.then_some(Errno::CANCELED)) {
+            drop(t);
+            this.leave_room_queue();
+            return Poll::Ready(output(&mut this.op, Err(e)));
+        }
+        let Some(i) = t.free.pop() else {
+            // Back-pressure: wait for a slot, in order of arrival.
+            match this.waiter {
+                Some(id) if id >= t.room_base => {
+                    let base = t.room_base;
+                    let entry = &mut t.room[(id - base) as usize];
+                    if !entry.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                        *entry = Some(cx.waker().clone());
+                    }
+                }
+                _ => {
+                    this.waiter = Some(t.room_base + t.room.len() as u64);
+                    t.room.push_back(Some(cx.waker().clone()));
+                }
+            }
+            return Poll::Pending;
+        };
+        if let Some(id) = this.waiter.take() {
+            if id >= t.room_base {
+                let base = t.room_base;
+                t.room[(id - base) as usize] = None;
+            }
+        }
+        let fd = this.fd.take().expect("an unqueued Op has its fd");
+        let op = this.op.as_mut().expect("checked above");
+        let mut guard = t;
+        let t = &mut *guard;
+        let slot = &mut t.slots[i as usize];
+        let generation = slot.generation;
+        slot.cb = iocb::default();
+        op.prepare(&mut slot.cb, &mut slot.iov);
+        slot.cb.aio_rw_flags = this.flags.bits() as i32; // __kernel_rwf_t: the same bits
+        let quiet = T::MAY_BE_QUIET && this.synchronous && !t.always_signal;
+        let slot = &mut t.slots[i as usize];
+        shared.stamp(&mut slot.cb, i, generation, &fd, !quiet);
+        slot.quiet = quiet;
+        slot.fd = Some(fd);
+        slot.waker = Some(cx.waker().clone());
+        slot.cancelable = T::CANCELABLE;
+        slot.state = State::Queued;
+        // The first request of a batch wakes the driving task (after the lock: its waker may
+        // make a system call, as the driver thread's does).
+        let flush = if t.pending.is_empty() {
+            t.flush.clone()
+        } else {
+            None
+        };
+        t.pending.push_back(i);
+        drop(guard);
+        this.slot = Some((i, generation));
+        if let Some(w) = flush {
+            w.wake();
+        }
+        Poll::Pending
+    }
+}
+
+impl<T: Operation> Op<T> {
+    /// Leaves the queue of futures waiting for a slot, passing a wake-up this future received
+    /// (and will not use) on to the next one.
+    fn leave_room_queue(&mut self) {
+        if let Some(id) = self.waiter.take() {
+            let next = {
+                let mut t = lock(&self.driver.0.table);
+                if id >= t.room_base {
+                    let base = t.room_base;
+                    t.room[(id - base) as usize] = None;
+                    None
+                } else {
+                    t.next_room_waiter()
+                }
+            };
+            if let Some(w) = next {
+                w.wake();
+            }
+        }
+    }
+}
+
+impl<T: Operation> Drop for Op<T> {
+    fn drop(&mut self) {
+        self.leave_room_queue();
+        let Some((i, generation)) = self.slot.take() else {
+            return; // never queued, or completed: the buffer drops with `self`
+        };
+        let shared = &*self.driver.0;
+        let mut trash: Vec<Trash> = Vec::new();
+        let mut wake = None;
+        {
+            let mut t = lock(&shared.table);
+            let slot = &mut t.slots[i as usize];
+            debug_assert_eq!(slot.generation, generation);
+            match slot.state {
+                State::Queued => {
+                    // Not yet taken by the driver: it never reaches the kernel.
+                    if let Some(pos) = t.pending.iter().position(|&q| q == i) {
+                        t.pending.remove(pos);
+                    }
+                    wake = t.release(i, &mut trash);
+                }
+                State::InFlight => {
+                    // The kernel may still read or write the buffer: the slot keeps it until the
+                    // completion is reaped. (One allocation, on this cold path only.)
+                    slot.abandoned = true;
+                    slot.waker = None;
+                    slot.orphan = self.op.take().map(|op| Box::new(op) as Trash);
+                    if slot.cancelable {
+                        t.cancels.push((i, generation));
+                        wake = t.flush.clone();
+                    }
+                }
+                State::Done(_) => wake = t.release(i, &mut trash),
+                State::Free => debug_assert!(false, "a live Op's slot is never free"),
+            }
+        }
+        if let Some(w) = wake {
+            w.wake();
+        }
+        drop(trash);
+    }
+}
+
+pub(crate) fn read<B: IoBufMut>(
+    d: &Driver,
+    fd: &Arc<OwnedFd>,
+    sync_io: bool,
+    buf: B,
+    off: u64,
+) -> Op<Read<B>> {
+    Op::new(d, fd, sync_io, Read { buf, offset: off })
+}
+
+pub(crate) fn write<B: IoBuf>(
+    d: &Driver,
+    fd: &Arc<OwnedFd>,
+    sync_io: bool,
+    buf: B,
+    off: u64,
+) -> Op<Write<B>> {
+    Op::new(d, fd, sync_io, Write { buf, offset: off })
+}
+
+pub(crate) fn readv<B: IoBufMut>(
+    d: &Driver,
+    fd: &Arc<OwnedFd>,
+    sync_io: bool,
+    bufs: Vec<B>,
+    off: u64,
+) -> Op<ReadV<B>> {
+    Op::new(d, fd, sync_io, ReadV { bufs, offset: off })
+}
+
+pub(crate) fn writev<B: IoBuf>(
+    d: &Driver,
+    fd: &Arc<OwnedFd>,
+    sync_io: bool,
+    bufs: Vec<B>,
+    off: u64,
+) -> Op<WriteV<B>> {
+    Op::new(d, fd, sync_io, WriteV { bufs, offset: off })
+}
+
+pub(crate) fn sync(d: &Driver, fd: &Arc<OwnedFd>, sync_io: bool, data_only: bool) -> Op<Sync> {
+    Op::new(d, fd, sync_io, Sync { data_only })
+}
+
+pub(crate) fn poll(d: &Driver, fd: &Arc<OwnedFd>, sync_io: bool, events: PollFlags) -> Op<PollOp> {
+    Op::new(d, fd, sync_io, PollOp { events })
+}

@@ -1,0 +1,163 @@
+//! The completion table: one slot per request queued or in flight, the queue of prepared
+//! requests, and the futures waiting for a free slot. Futures and the driving turn take its lock
+//! for a few instructions at a time; no system call or user code runs under it.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::task::Waker;
+
+use linux_aio::raw::iocb;
+use rustix::fd::OwnedFd;
+use rustix::io::Errno;
+
+/// Where a slot's request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    Free,
+    /// Prepared by its future, in `pending`.
+    Queued,
+    /// Taken by the driver for submission, or in the kernel.
+    InFlight,
+    /// Completed with this result (`res` of the event), for the future to take.
+    Done(i64),
+}
+
+/// A `struct iovec`, without raw pointers (so the table is `Send`).
+#[doc(hidden)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct Iovec {
+    pub base: usize,
+    pub len: usize,
+}
+
+/// Something a completed or abandoned slot gives up, dropped outside every lock.
+pub(crate) type Trash = Box<dyn Send>;
+
+pub(crate) struct Slot {
+    pub generation: u32,
+    pub state: State,
+    /// The request, as its future prepared it (copied into the submission array by the driver).
+    pub cb: iocb,
+    pub waker: Option<Waker>,
+    /// The future was dropped while the kernel held the request: `orphan` keeps its buffer.
+    pub abandoned: bool,
+    pub orphan: Option<Trash>,
+    /// The request's file, kept open until the request completes.
+    pub fd: Option<Arc<OwnedFd>>,
+    /// The iovec array of a vectored request (its capacity is kept from one request to the next).
+    pub iov: Vec<Iovec>,
+    pub cancelable: bool,
+    /// `io_cancel` was called for this request.
+    pub cancel_sent: bool,
+    /// Submitted without `IOCB_FLAG_RESFD` (see [`Turn::unsignalled`]).
+    pub quiet: bool,
+}
+
+impl Slot {
+    pub(crate) fn new() -> Slot {
+        Slot {
+            generation: 0,
+            state: State::Free,
+            cb: iocb::default(),
+            waker: None,
+            abandoned: false,
+            orphan: None,
+            fd: None,
+            iov: Vec::new(),
+            cancelable: false,
+            cancel_sent: false,
+            quiet: false,
+        }
+    }
+}
+
+pub(crate) struct Table {
+    pub slots: Box<[Slot]>,
+    pub free: Vec<u32>,
+    /// Prepared requests, in order, waiting for the driver.
+    pub pending: VecDeque<u32>,
+    /// Abandoned requests to cancel (polls), as (slot, generation).
+    pub cancels: Vec<(u32, u32)>,
+    /// Futures waiting for a free slot, oldest first; `None` for one that has gone. The entry at
+    /// index `i` has waiter id `room_base + i`.
+    pub room: VecDeque<Option<Waker>>,
+    pub room_base: u64,
+    /// Woken when the queue becomes non-empty or a cancellation is requested: the driving task.
+    pub flush: Option<Waker>,
+    pub in_flight: usize,
+    pub closed: bool,
+    /// Every request fails with this (a forked child's copy of the driver: `EINVAL`).
+    pub broken: Option<Errno>,
+    pub reaped: u64,
+    pub submit_calls: u64,
+    pub ring_full: u64,
+    /// In-flight requests submitted without `IOCB_FLAG_RESFD`.
+    pub unsignalled: usize,
+    /// A request without `IOCB_FLAG_RESFD` outlived its `io_submit`: signal every request.
+    pub always_signal: bool,
+}
+
+impl Table {
+    /// Marks slot `i` free for the next request, giving up what it kept, and lets one future
+    /// waiting for a slot try again. Returns the waker to wake.
+    pub fn release(&mut self, i: u32, trash: &mut impl Extend<Trash>) -> Option<Waker> {
+        let slot = &mut self.slots[i as usize];
+        if std::mem::take(&mut slot.quiet) && slot.state == State::InFlight {
+            self.unsignalled -= 1;
+        }
+        slot.state = State::Free;
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.waker = None;
+        slot.abandoned = false;
+        slot.cancelable = false;
+        slot.cancel_sent = false;
+        if let Some(orphan) = slot.orphan.take() {
+            trash.extend(Some(orphan));
+        }
+        if let Some(fd) = slot.fd.take() {
+            trash.extend(Some(Box::new(fd) as Trash));
+        }
+        self.free.push(i);
+        self.next_room_waiter()
+    }
+
+    /// The oldest future still waiting for a slot, taken off the queue.
+    pub fn next_room_waiter(&mut self) -> Option<Waker> {
+        while let Some(entry) = self.room.pop_front() {
+            self.room_base += 1;
+            if entry.is_some() {
+                return entry;
+            }
+        }
+        None
+    }
+
+    /// A completion (or a refusal) for the request with `user_data`: the future gets the
+    /// result, or, if it has gone, the slot is released. Stale or foreign user data is ignored.
+    pub(crate) fn complete(
+        &mut self,
+        user_data: u64,
+        res: i64,
+        wake: &mut Vec<Waker>,
+        trash: &mut Vec<Trash>,
+    ) -> bool {
+        let (i, generation) = ((user_data & 0xffff_ffff) as u32, (user_data >> 32) as u32);
+        let Some(slot) = self.slots.get_mut(i as usize) else {
+            return false;
+        };
+        if slot.generation != generation || slot.state != State::InFlight {
+            return false;
+        }
+        if slot.abandoned {
+            wake.extend(self.release(i, trash));
+        } else {
+            if std::mem::take(&mut slot.quiet) {
+                self.unsignalled -= 1;
+            }
+            slot.state = State::Done(res);
+            wake.extend(slot.waker.take());
+        }
+        true
+    }
+}

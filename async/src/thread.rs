@@ -1,0 +1,57 @@
+//! A driving thread, for any executor.
+
+use std::sync::Arc;
+use std::task::{Wake, Waker};
+
+use rustix::event::{PollFd, PollFlags};
+use rustix::fd::OwnedFd;
+
+use crate::driver::{drain_eventfd, Driver};
+
+/// Wakes the driving thread: adds 1 to the eventfd it waits on (the kernel's completions do
+/// the same).
+struct Kick(Arc<OwnedFd>);
+
+impl Wake for Kick {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        let _ = rustix::io::write(&*self.0, &1u64.to_ne_bytes());
+    }
+}
+
+impl Driver {
+    /// Drives the driver from a thread of its own (named `linux-aio-driver`), for executors
+    /// without a reactor this crate knows (`futures::executor`, smol, ...). The thread sleeps in
+    /// `poll(2)` on the eventfd, which completions signal and new requests kick (one `write` per
+    /// batch); it ends when the driver is gone, or shut down with nothing in flight.
+    pub fn spawn_thread(&self) -> std::io::Result<std::thread::JoinHandle<()>> {
+        let efd = Arc::new(self.0.efd.try_clone()?);
+        let waker = Waker::from(Arc::new(Kick(efd.clone())));
+        let weak = Arc::downgrade(&self.0);
+        let origin = self.0.origin;
+        std::thread::Builder::new()
+            .name("linux-aio-driver".into())
+            .spawn(move || loop {
+                let Some(shared) = weak.upgrade() else { return };
+                let turn = Driver(shared).turn(&waker);
+                if turn.finished {
+                    return;
+                }
+                let mut fds = [PollFd::new(&*efd, PollFlags::IN)];
+                // Requests the eventfd will not announce: look again in a millisecond.
+                let soon = rustix::event::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 1_000_000,
+                };
+                let timeout = (turn.unsignalled > 0).then_some(&soon);
+                match rustix::event::poll(&mut fds, timeout) {
+                    Ok(_) | Err(rustix::io::Errno::INTR) => {
+                        drain_eventfd(rustix::fd::AsFd::as_fd(&*efd), &origin)
+                    }
+                    Err(_) => return,
+                }
+            })
+    }
+}

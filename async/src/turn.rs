@@ -1,0 +1,280 @@
+//! The driving turn: take the queue, submit it with one `io_submit`, cancel abandoned polls,
+//! reap the ring, hand the results to the table, then wake futures and drop what abandoned
+//! requests kept, outside both locks.
+
+use std::task::Waker;
+
+use linux_aio::raw::{io_event, iocb};
+use linux_aio::{Event, SubmitError};
+use rustix::io::Errno;
+
+use crate::driver::{lock, Shared, Turn};
+use crate::table::{State, Table, Trash};
+
+/// The kernel-facing half, only for the driving turn (and teardown).
+pub(crate) struct Engine {
+    pub(crate) ctx: Option<linux_aio::Context>,
+    /// The submitted iocbs, one per slot, at stable addresses (the kernel reads them, and
+    /// `io_cancel` finds a request by its iocb's address). Only touched under this lock, and by
+    /// the kernel only during our `io_submit` and `io_cancel` calls.
+    pub(crate) iocbs: Box<[iocb]>,
+    /// Scratch space, kept so that no turn allocates.
+    batch: Vec<u32>,
+    ptrs: IocbPtrs,
+    cancels: Vec<(u32, u32)>,
+    events: Vec<Event>,
+    /// Completions found before the table is locked: (user data, result).
+    done: Vec<(u64, i64)>,
+    wake: Vec<Waker>,
+    trash: Vec<Trash>,
+    /// The kernel refused a request with `EAGAIN`: submit again after the next completion.
+    ring_full: bool,
+}
+
+impl Engine {
+    pub(crate) fn new(ctx: linux_aio::Context, slots: usize) -> Engine {
+        Engine {
+            ctx: Some(ctx),
+            iocbs: vec![iocb::default(); slots].into_boxed_slice(),
+            batch: Vec::with_capacity(slots),
+            ptrs: IocbPtrs(Vec::with_capacity(slots)),
+            cancels: Vec::with_capacity(slots),
+            events: vec![Event::default(); EVENTS],
+            done: Vec::with_capacity(slots + EVENTS),
+            wake: Vec::with_capacity(slots),
+            trash: Vec::with_capacity(slots),
+            ring_full: false,
+        }
+    }
+}
+
+/// How many events one reap takes at most (a turn reaps until the ring is empty).
+const EVENTS: usize = 256;
+
+/// The pointer array handed to `io_submit`.
+struct IocbPtrs(Vec<*mut iocb>);
+
+// SAFETY: the pointers are addresses into `Engine::iocbs`, which belongs to the same Engine;
+// they are only ever passed to the kernel, under the engine lock, never dereferenced by Rust.
+unsafe impl Send for IocbPtrs {}
+
+impl Shared {
+    pub(crate) fn turn(&self, waker: &Waker) -> Turn {
+        let mut engine = lock(&self.engine);
+        let e = &mut *engine;
+        let mut turn = Turn::default();
+        let Some(ctx) = e.ctx.as_mut() else {
+            turn.finished = true;
+            return turn;
+        };
+        let forked = self.origin.forked();
+        // 1. Take the queue and the cancellations due. Every request counted in `in_flight`
+        // here leaves it through `e.done` or a requeue below.
+        {
+            let mut t = lock(&self.table);
+            if !t.flush.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                t.flush = Some(waker.clone());
+            }
+            if forked && t.broken.is_none() {
+                // A forked child's copy: the kernel context is the parent's. Nothing submitted
+                // here would ever complete here, and the requests the parent had in flight
+                // write into the parent's memory, not into this copy's buffers: fail them all.
+                t.broken = Some(Errno::INVAL);
+                let inval = -i64::from(Errno::INVAL.raw_os_error());
+                e.done.extend(
+                    t.slots
+                        .iter()
+                        .filter(|s| s.state == State::InFlight)
+                        .map(|s| (s.cb.aio_data, inval)),
+                );
+            }
+            let refuse = t.broken.or(t.closed.then_some(Errno::CANCELED));
+            let Table {
+                slots,
+                pending,
+                cancels,
+                in_flight,
+                closed,
+                unsignalled,
+                ..
+            } = &mut *t;
+            if let Some(errno) = refuse {
+                // Queued requests never reach the kernel.
+                while let Some(i) = pending.pop_front() {
+                    let slot = &mut slots[i as usize];
+                    slot.state = State::InFlight;
+                    // Never submitted: nothing to cancel.
+                    slot.cancel_sent = true;
+                    *unsignalled += usize::from(slot.quiet);
+                    *in_flight += 1;
+                    e.done
+                        .push((slot.cb.aio_data, -i64::from(errno.raw_os_error())));
+                }
+            } else if !e.ring_full {
+                while let Some(i) = pending.pop_front() {
+                    let slot = &mut slots[i as usize];
+                    slot.state = State::InFlight;
+                    *unsignalled += usize::from(slot.quiet);
+                    e.iocbs[i as usize] = slot.cb;
+                    e.batch.push(i);
+                }
+                *in_flight += e.batch.len();
+            }
+            if !forked {
+                if *closed {
+                    // After shutdown every poll in flight is cancelled.
+                    cancels.extend(slots.iter().enumerate().filter_map(|(i, s)| {
+                        (s.state == State::InFlight && s.cancelable && !s.cancel_sent)
+                            .then_some((i as u32, s.generation))
+                    }));
+                }
+                for (i, generation) in cancels.drain(..) {
+                    let slot = &mut slots[i as usize];
+                    // Only this turn moves a request out of InFlight, so a request validated
+                    // here is still the kernel's when io_cancel runs below.
+                    if slot.generation == generation
+                        && slot.state == State::InFlight
+                        && !slot.cancel_sent
+                        && !e.batch.contains(&i)
+                    {
+                        slot.cancel_sent = true;
+                        e.cancels.push((i, generation));
+                    }
+                }
+            }
+        }
+        // 2. Submit the batch: one io_submit, more only if the kernel stops part way.
+        e.ptrs.0.clear();
+        let base = e.iocbs.as_mut_ptr();
+        // Every index in the batch is a slot index, < iocbs.len(): in bounds.
+        e.ptrs
+            .0
+            .extend(e.batch.iter().map(|&i| base.wrapping_add(i as usize)));
+        let (mut done, mut refused, mut requeue, mut calls) = (0, 0, 0, 0);
+        while done < e.ptrs.0.len() {
+            calls += 1;
+            // SAFETY: each pointer names an iocb of `e.iocbs` (stable: a boxed slice that lives
+            // until teardown), filled by an `Op` with a buffer (and iovec array) that stays
+            // allocated, and that Rust does not touch, until the request is reaped: its future
+            // holds it, or, once the future is gone, its slot does; a slot is released only
+            // when its completion has been processed (or, at teardown, after `io_destroy` has
+            // returned). The slot keeps the fd open likewise.
+            let r =
+                unsafe { ctx.submit_raw(e.ptrs.0.as_mut_ptr().add(done), e.ptrs.0.len() - done) };
+            match r {
+                Ok(k) => done += k,
+                Err(SubmitError { submitted, error }) => {
+                    done += submitted;
+                    if error == Errno::AGAIN {
+                        // Back-pressure: the kernel's ring is full. The rest go back to the
+                        // front of the queue, in order, until the next completion.
+                        requeue = e.ptrs.0.len() - done;
+                        break;
+                    }
+                    // This request is refused (EBADF, EINVAL, ...): it completes with the
+                    // error, and the rest are submitted on.
+                    let i = e.batch[done] as usize;
+                    e.done
+                        .push((e.iocbs[i].aio_data, -i64::from(error.raw_os_error())));
+                    refused += 1;
+                    done += 1;
+                }
+            }
+        }
+        turn.submitted = done - refused;
+        // 3. Cancel abandoned polls.
+        for &(i, _) in &e.cancels {
+            let addr = &e.iocbs[i as usize] as *const iocb;
+            if let Ok(linux_aio::Cancel::Canceled(ev)) = ctx.cancel(addr) {
+                // Kernels before 3.12 hand the event back here, not through the ring.
+                e.done.push((ev.as_raw().data, ev.as_raw().res));
+            }
+        }
+        e.cancels.clear();
+        // 4. Reap the ring, after the submission (buffered I/O completed inside it).
+        let mut reaped = 0;
+        if !forked {
+            loop {
+                match ctx.try_wait(&mut e.events) {
+                    Ok(n) => {
+                        reaped += n;
+                        e.done.extend(e.events[..n].iter().map(|ev| {
+                            let raw: &io_event = ev.as_raw();
+                            (raw.data, raw.res)
+                        }));
+                        if n < e.events.len() {
+                            break;
+                        }
+                    }
+                    Err(Errno::INTR) => {}
+                    // Only a forked child's copy cannot reap, and it does not get here.
+                    Err(_) => break,
+                }
+            }
+        }
+        // 5. Hand the results over.
+        {
+            let mut t = lock(&self.table);
+            t.submit_calls += calls;
+            t.reaped += reaped as u64;
+            if requeue > 0 {
+                t.ring_full += 1;
+                t.in_flight -= requeue;
+                for k in (e.batch.len() - requeue..e.batch.len()).rev() {
+                    let i = e.batch[k];
+                    let slot = &mut t.slots[i as usize];
+                    if slot.abandoned {
+                        // Its future is gone, and the request never reached the kernel.
+                        e.wake.extend(t.release(i, &mut e.trash));
+                    } else {
+                        slot.state = State::Queued;
+                        let quiet = slot.quiet;
+                        t.unsignalled -= usize::from(quiet);
+                        t.pending.push_front(i);
+                    }
+                }
+                e.ring_full = true;
+            }
+            for &(user_data, res) in &e.done {
+                if t.complete(user_data, res, &mut e.wake, &mut e.trash) {
+                    turn.completed += 1;
+                    t.in_flight -= 1;
+                }
+            }
+            if reaped > 0 && e.ring_full {
+                e.ring_full = false;
+                if !t.pending.is_empty() {
+                    // What the full ring refused goes in the next turn.
+                    e.wake.push(waker.clone());
+                }
+            }
+            turn.finished =
+                (t.closed || t.broken.is_some()) && t.pending.is_empty() && t.in_flight == 0;
+            turn.unsignalled = t.unsignalled;
+            if t.unsignalled > 0 {
+                // A filesystem the driver took for synchronous is not: from now on every
+                // request is announced by the eventfd.
+                t.always_signal = true;
+            }
+        }
+        e.done.clear();
+        e.batch.clear();
+        // 6. Wake the futures, then drop what abandoned requests kept: user code (a waker that
+        // polls inline, a buffer's Drop), so outside both locks; it may even start a turn. The
+        // vectors go back afterwards, keeping their capacity, so no turn allocates.
+        let (mut wake, mut trash) = (std::mem::take(&mut e.wake), std::mem::take(&mut e.trash));
+        drop(engine);
+        for w in wake.drain(..) {
+            w.wake();
+        }
+        trash.clear();
+        let mut e = lock(&self.engine);
+        if e.wake.capacity() < wake.capacity() {
+            e.wake = wake;
+        }
+        if e.trash.capacity() < trash.capacity() {
+            e.trash = trash;
+        }
+        turn
+    }
+}
