@@ -377,6 +377,13 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
         }
         vendoring_check(t);
         std_user_check(t);
+        // The crates meant for crates.io package and build from their packages alone.
+        t.check(
+            "cargo publish --dry-run (linux-aio, linux-aio-async)",
+            cargo()
+                .args(["publish", "--dry-run", "--allow-dirty", "-p", "linux-aio"])
+                .args(["-p", "linux-aio-async", "--target-dir", "target/publish"]),
+        );
     }
     for (arch, target) in &arches {
         msrv_check(t, arch, target);
