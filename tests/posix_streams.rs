@@ -1103,7 +1103,7 @@ fn big_write(kind: &str, len: usize) -> Outcome {
         let mut n_reads = 0u32;
         loop {
             n_reads += 1;
-            if n_reads.is_multiple_of(8) {
+            if n_reads % 8 == 0 {
                 std::thread::sleep(Duration::from_millis(1)); // a slow reader
             }
             match rustix::io::read(&rfd, &mut buf) {
