@@ -6,17 +6,21 @@
 //! `LINUX_AIO_TEST_CHILD=<scenario>` and the emulation preloaded), so the filter never touches
 //! the test runner, and every scenario checks that the emulation really fired.
 //!
-//! Besides the scenarios: the probe (`examples/probe`) under each era, and the faults a real
-//! kernel gives on demand (a wild iocb pointer in the middle of a batch).
+//! Besides the scenarios: the probe (`linux-aio-probe --json`) checked against docs/probe.md, on
+//! the real kernel and under each era, and the faults a real kernel gives on demand (a wild iocb
+//! pointer in the middle of a batch).
 
 #[path = "support/faults.rs"]
 mod faults;
+#[path = "support/probe_schema.rs"]
+mod probe_schema;
 #[path = "support/runner.rs"]
 mod runner;
 #[path = "support/scratch.rs"]
 mod scratch;
 
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -28,6 +32,7 @@ use linux_aio::{
 use runner::{skipped, Outcome, Passed};
 use rustix::event::PollFlags;
 use scratch::{eventfd, Scratch};
+use serde_json::Value;
 
 /// A scenario: its name (also the test's), what to emulate (`LINUX_AIO_FAULTS`), and the body
 /// that runs in the child under it.
@@ -89,7 +94,8 @@ fn main() {
     }
     let mut tests = scenario_tests();
     tests.extend([
-        ("probe_era_4_17", probe_era_4_17 as fn() -> Outcome),
+        ("probe_schema", probe_schema as fn() -> Outcome),
+        ("probe_era_4_17", probe_era_4_17),
         ("probe_era_4_13", probe_era_4_13),
         ("probe_cancel_pre312", probe_cancel_pre312),
         ("probe_aio_max_nr_reached", probe_aio_max_nr_reached),
@@ -956,92 +962,161 @@ fn destroy_fails_efault() {
 // ---------------------------------------------------------------------------------------------
 // The probe under each era
 
-/// The probe's `--json` report under `config`, as (key, raw JSON value) pairs.
-fn probe_under(config: &str) -> Result<Vec<(String, String)>, Outcome> {
-    if let Some(why) = unavailable() {
-        return Err(skipped(why));
+/// The probe's executable: `LINUX_AIO_PROBE` if set (the guests' `/probe`), else the one cargo
+/// built beside this test.
+fn probe_exe() -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os("LINUX_AIO_PROBE") {
+        return Ok(path.into());
     }
-    let exe = std::env::current_exe().unwrap();
-    let probe = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/probe");
-    if !probe.exists() {
-        return Err(skipped(format!(
-            "{} is not built (cargo test builds it; `cargo build --example probe`)",
-            probe.display()
-        )));
+    match option_env!("CARGO_BIN_EXE_linux-aio-probe") {
+        Some(path) if Path::new(path).exists() => Ok(path.into()),
+        Some(path) => Err(format!(
+            "{path} is not here (a copied test binary? LINUX_AIO_PROBE names the probe)"
+        )),
+        None => Err("the probe was not built (it needs feature std)".into()),
     }
-    let lib = faults::library(faults::SOURCE).unwrap();
-    let mut cmd = Command::new(&probe);
+}
+
+/// The probe's `--json` report (under the emulation with `config`, if given), checked against
+/// docs/probe.md.
+fn probe_json(config: Option<&str>) -> Result<Value, Outcome> {
+    let exe = probe_exe().map_err(skipped)?;
+    // Under qemu-user the probe, like this binary, is started through the runner.
+    let mut cmd = match std::env::var("LINUX_AIO_TEST_RUNNER") {
+        Ok(runner) if !runner.trim().is_empty() => {
+            let mut words = runner.split_whitespace();
+            let mut cmd = Command::new(words.next().unwrap());
+            cmd.args(words).arg(&exe);
+            cmd
+        }
+        _ => Command::new(&exe),
+    };
     cmd.arg("--json");
-    faults::under(&mut cmd, &lib, config);
+    if let Some(config) = config {
+        if let Some(why) = unavailable() {
+            return Err(skipped(why));
+        }
+        let lib = faults::library(faults::SOURCE).unwrap();
+        faults::under(&mut cmd, &lib, config);
+    }
     let out = faults::run(&mut cmd, Duration::from_secs(30));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     println!("{text}");
-    assert!(out.status.success(), "probe: {:?}", out.status);
-    Ok(text
-        .lines()
-        .filter_map(|l| {
-            let (k, v) = l.trim().split_once(": ")?;
-            Some((
-                k.trim_matches('"').to_string(),
-                v.trim_end_matches(',').to_string(),
-            ))
-        })
-        .collect())
-}
-
-fn field<'a>(report: &'a [(String, String)], key: &str) -> &'a str {
-    report
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("no {key} in the report"))
+    assert!(
+        out.status.success(),
+        "{}: {:?}\n{}",
+        exe.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(&text).expect("the probe's --json is JSON");
+    let problems = probe_schema::schema().problems(&report);
+    assert!(
+        problems.is_empty(),
+        "the report breaks docs/probe.md:\n  {}",
+        problems.join("\n  ")
+    );
+    Ok(report)
 }
 
 macro_rules! probe {
     ($config:expr) => {
-        match probe_under($config) {
+        match probe_json($config) {
             Ok(r) => r,
             Err(outcome) => return outcome,
         }
     };
 }
 
+/// The real kernel's report follows docs/probe.md, and the check would see a report that did
+/// not: a key left out, one added, a value outside its enumeration or of another type, an
+/// unknown errno name, a status whose other keys disagree with its table, and a probe result
+/// without a context.
+fn probe_schema() -> Outcome {
+    let report = probe!(None);
+    assert_eq!(report["schema"], probe_schema::VERSION);
+    let schema = probe_schema::schema();
+    // Each change, and the problem the check must name for it.
+    let broken = |what: &str, expected: &str, change: &dyn Fn(&mut Value)| {
+        let mut r = report.clone();
+        change(&mut r);
+        let problems = schema.problems(&r);
+        assert!(
+            problems.iter().any(|p| p.contains(expected)),
+            "the check misses {what} (expected {expected:?} among {problems:?})"
+        );
+        println!("    {what}: {}", problems.join("; "));
+    };
+    broken("a missing key", "schema is missing", &|r| {
+        r.as_object_mut().unwrap().remove("schema");
+    });
+    broken("an undocumented key", "extra is not documented", &|r| {
+        r["extra"] = Value::from(1)
+    });
+    broken("a value outside its enumeration", "arch = \"mips\"", &|r| {
+        r["arch"] = "mips".into()
+    });
+    broken("a value of another type", "aio_nr = \"0\"", &|r| {
+        r["aio_nr"] = "0".into()
+    });
+    broken(
+        "an unknown errno name",
+        "io_destroy.errno = \"EWHAT\"",
+        &|r| r["io_destroy"] = serde_json::json!({"status": "failed", "errno": "EWHAT", "ms": 1.0}),
+    );
+    broken(
+        "an errno where its status has none",
+        "io_destroy.status table",
+        &|r| r["io_destroy"] = serde_json::json!({"status": "ok", "errno": "EINVAL", "ms": 1.0}),
+    );
+    broken(
+        "a result without a context",
+        "poll is not null without a context",
+        &|r| {
+            r["aio"] =
+                serde_json::json!({"status": "unavailable", "errno": "ENOSYS", "cause": null});
+            r["poll"] =
+                serde_json::json!({"status": "supported", "errno": null, "where": null, "res": 1});
+        },
+    );
+    Passed
+}
+
 fn probe_era_4_17() -> Outcome {
-    let r = probe!("era=4.17");
-    assert_eq!(field(&r, "aio"), "\"available\"");
-    assert_eq!(field(&r, "poll"), "\"unsupported (EINVAL from io_submit)\"");
-    assert_eq!(field(&r, "io_pgetevents"), "\"unsupported (ENOSYS)\"");
-    assert_eq!(field(&r, "cancel"), "\"none (POLL unsupported: EINVAL)\"");
-    assert_eq!(field(&r, "user_space_reaping"), "true");
+    let r = probe!(Some("era=4.17"));
+    assert_eq!(r["aio"]["status"], "available");
+    let poll = serde_json::json!({"status": "unsupported", "errno": "EINVAL", "where": "submit", "res": null});
+    assert_eq!(r["poll"], poll);
+    let pgetevents = serde_json::json!({"status": "unsupported", "errno": "ENOSYS"});
+    assert_eq!(r["io_pgetevents"], pgetevents);
+    let cancel = serde_json::json!({"status": "error", "errno": "EINVAL", "where": "submit", "res": null, "res2": null});
+    assert_eq!(r["cancel"], cancel);
+    assert_eq!(r["user_space_reaping"], true);
     Passed
 }
 
 fn probe_era_4_13() -> Outcome {
-    let r = probe!("era=4.13");
-    assert_eq!(field(&r, "user_space_reaping"), "false");
-    assert_eq!(field(&r, "io_pgetevents"), "\"unsupported (ENOSYS)\"");
-    assert!(field(&r, "rwf_dsync").starts_with("\"accepted"));
+    let r = probe!(Some("era=4.13"));
+    assert_eq!(r["user_space_reaping"], false);
+    assert_eq!(r["io_pgetevents"]["status"], "unsupported");
+    assert_eq!(r["rwf"]["dsync"]["status"], "accepted");
     Passed
 }
 
 fn probe_cancel_pre312() -> Outcome {
-    let r = probe!("cancel=pre3.12");
-    assert_eq!(field(&r, "cancel"), "\"result (res=0 res2=0)\"");
+    let r = probe!(Some("cancel=pre3.12"));
+    let cancel =
+        serde_json::json!({"status": "result", "errno": null, "where": null, "res": 0, "res2": 0});
+    assert_eq!(r["cancel"], cancel);
     Passed
 }
 
 fn probe_aio_max_nr_reached() -> Outcome {
-    let r = probe!("aio_max_nr=8");
-    assert_eq!(
-        field(&r, "aio"),
-        "\"io_setup failed (EAGAIN: fs.aio-max-nr reached)\""
-    );
-    assert_eq!(field(&r, "poll"), "null");
+    let r = probe!(Some("aio_max_nr=8"));
+    let aio =
+        serde_json::json!({"status": "setup_failed", "errno": "EAGAIN", "cause": "aio_max_nr"});
+    assert_eq!(r["aio"], aio);
+    assert_eq!(r["poll"], Value::Null);
     Passed
 }
 

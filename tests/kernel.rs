@@ -220,6 +220,7 @@ fn poll(fd: u32, data: u64) -> iocb {
 
 /// A pointer into the never-mapped first page: the kernel must answer EFAULT for it.
 fn wild<T>() -> *mut T {
+    // `ptr::without_provenance_mut(16)`, which needs Rust 1.84.
     core::ptr::null_mut::<u8>().wrapping_add(16).cast()
 }
 

@@ -366,7 +366,16 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
         for target in ENOSYS_TARGETS {
             t.check(
                 &format!("ENOSYS build ({target})"),
-                cargo().args(["build", "-q", "-p", "linux-aio", "--target", target]),
+                // The library alone: the probe needs std.
+                cargo().args([
+                    "build",
+                    "-q",
+                    "-p",
+                    "linux-aio",
+                    "--lib",
+                    "--target",
+                    target,
+                ]),
             );
         }
         for target in OTHER_SYSTEMS {
@@ -763,37 +772,41 @@ fn miri(t: &mut Tally) {
     );
 }
 
-/// The probe, on the host and as a static musl binary (what an initramfs would carry).
+/// The probe, on the host and as a static, stripped musl binary (what an initramfs would
+/// carry). Its JSON against docs/probe.md is the faults suite's `probe_*` tests.
 fn run_probe(t: &mut Tally) {
     t.check(
         "probe (host)",
-        cargo().args(["run", "-q", "--example", "probe"]),
+        cargo().args(["run", "-q", "--bin", "linux-aio-probe"]),
     );
     let ok = t.check(
         "probe static build (x86_64-unknown-linux-musl)",
         cargo().args([
             "build",
             "-q",
-            "--example",
-            "probe",
+            "--bin",
+            "linux-aio-probe",
             "--target",
             "x86_64-unknown-linux-musl",
             "--release",
         ]),
     );
     if ok {
-        let bin = root().join("target/x86_64-unknown-linux-musl/release/examples/probe");
+        let bin = root().join("target/x86_64-unknown-linux-musl/release/linux-aio-probe");
         let out = Command::new("file")
             .arg(&bin)
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+        let size = std::fs::metadata(&bin).map_or(0, |m| m.len());
+        let what = "probe is statically linked and stripped";
         match out {
-            Ok(s) if s.contains("static") => t.pass("probe is statically linked"),
-            Ok(s) => t.fail(&format!("probe is not statically linked: {}", s.trim())),
-            Err(e) => t.skip(
-                "probe is statically linked",
-                &format!("`file` unavailable: {e}"),
-            ),
+            // `file` says "not stripped" for one that is not.
+            Ok(s) if s.contains("static") && s.contains(", stripped") => {
+                println!("{}: {size} bytes", bin.display());
+                t.pass(what)
+            }
+            Ok(s) => t.fail(&format!("{what}: {}", s.trim())),
+            Err(e) => t.skip(what, &format!("`file` unavailable: {e}")),
         }
         t.check(
             "probe --json (static binary)",

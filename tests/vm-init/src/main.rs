@@ -10,9 +10,10 @@
 //!    A binary with no summary, or a non-zero exit without a counted failure, is one failure.
 //!    The C library's harness (/tests/capi) finds the library and the C programs through
 //!    `LINUX_AIO_CAPI_LIB` (/capi/libaio.so) and `LINUX_AIO_CAPI_TESTS` (/capi/tests), set for
-//!    every test binary when those exist.
-//! 4. Runs `/probe` and `/probe --json` (each one check: passed when it exits 0), the JSON between
-//!    the lines `vm-probe-json-begin` and `vm-probe-json-end`.
+//!    every test binary when those exist; the faults suite finds the probe through
+//!    `LINUX_AIO_PROBE` (/probe) and checks its JSON against docs/probe.md.
+//! 4. Runs `/probe` and `/probe --json` (linux-aio-probe; each one check: passed when it exits 0),
+//!    the JSON between the lines `vm-probe-json-begin` and `vm-probe-json-end`.
 //! 5. Prints `vm-summary: N passed, N failed, N skipped` and powers the machine off.
 
 #[path = "../../support/counts.rs"]
@@ -78,6 +79,8 @@ fn main() {
         if std::path::Path::new(CAPI_TESTS).is_dir() {
             cmd.env("LINUX_AIO_CAPI_TESTS", CAPI_TESTS);
         }
+        // The faults suite checks the probe's JSON against docs/probe.md.
+        cmd.env("LINUX_AIO_PROBE", "/probe");
         let name = path.file_name().unwrap().to_string_lossy();
         let [p, f, s] = run_suite(&name, cmd);
         total = [total[0] + p, total[1] + f, total[2] + s];

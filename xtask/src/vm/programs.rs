@@ -3,7 +3,8 @@
 //! - Static, in target/vm-build (its own target directory, so the static RUSTFLAGS never
 //!   invalidate the normal builds): every integration-test executable of package linux-aio (a
 //!   new one joins the guests by itself; the unit tests need no kernel and stay out),
-//!   abi-probe's `layout` test, the `probe` example and the init program (tests/vm-init).
+//!   abi-probe's `layout` test, the probe (`linux-aio-probe`) and the init program
+//!   (tests/vm-init).
 //! - The C library: `libaio.so` and `libaio.a` as they ship (profile `capi`), the C test
 //!   programs its build script compiles, and the harness tests/capi.rs, the very binary that
 //!   `cargo test -p linux-aio-capi --target <triple>` runs under qemu-user. These are built as
@@ -89,8 +90,8 @@ pub fn build(target: &str) -> Result<Programs, String> {
             "build",
             "-p",
             "linux-aio",
-            "--example",
-            "probe",
+            "--bin",
+            "linux-aio-probe",
             "-p",
             "vm-init",
             "--bin",
@@ -105,7 +106,7 @@ pub fn build(target: &str) -> Result<Programs, String> {
     };
     Ok(Programs {
         init: find("bin", "vm-init").ok_or("no vm-init executable")?,
-        probe: find("example", "probe").ok_or("no probe executable")?,
+        probe: find("bin", "linux-aio-probe").ok_or("no linux-aio-probe executable")?,
         tests,
         libaio,
         c_tests,
