@@ -1,6 +1,6 @@
 //! `linux-aio-probe [--json]`: reports what the running kernel's native AIO offers, as a table
 //! or as one JSON object whose every key and value docs/probe.md documents (schema version
-//! [`SCHEMA`]). From a checkout: `cargo run -- --json`; installed by `cargo install linux-aio`.
+//! 1). From a checkout: `cargo run -- --json`; installed by `cargo install linux-aio`.
 //!
 //! AIO goes through the safe API (`Context`, `Request`, `Context::scope`); the raw layer is used
 //! only to read the ring header fields the report shows. Every kernel answer, failures included,
