@@ -288,7 +288,16 @@ fn download(pin: &Pin, cache: &Path, deb: &Path) -> Result<(), Error> {
             let v = v
                 .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
                 .unwrap_or_default();
-            format!("the mirror offers {v}: update vm/{}", pin.lock)
+            let listed = v.split('|').nth(1).map(str::trim);
+            if p == pin.package && listed == Some(pin.version.as_str()) {
+                format!(
+                    "the mirror's index lists {} {} but the file could not be fetched: \
+                     pin a version that apt-get can download in vm/{}",
+                    pin.package, pin.version, pin.lock
+                )
+            } else {
+                format!("the mirror offers {v}: update vm/{}", pin.lock)
+            }
         }
         None => format!("apt-get update: {}", why(&update)),
     };
