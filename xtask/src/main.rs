@@ -1,6 +1,7 @@
 //! `cargo xtask test [--arch A] [--no-install]`: the whole suite, ending with one line
 //! `N passed, N failed, N skipped`.
-//! `cargo xtask vm --arch A`: the kernel-facing suite inside a qemu-system guest (see vm.rs).
+//! `cargo xtask vm --arch A [--kernel S]`: the kernel-facing suite inside qemu-system guests
+//! (see vm/mod.rs).
 //! `cargo xtask soak [--fuzz-seconds N]`: the long soak, 64k contexts, and long fuzz runs.
 //!
 //! Every step is a check. A test binary's summary line adds its own counts; any other step
@@ -142,11 +143,14 @@ fn main() {
                 list => list.split(',').collect(),
             };
             arches.iter().for_each(|a| _ = target_of(a));
+            // The architectures' default kernels, or the series named (see vm/kernels.lock).
+            let kernels =
+                value("--kernel").map_or(vm::Kernels::Default, |k| vm::Kernels::parse(&k));
             let mut t = Tally::default();
             if !flag("--no-install") {
                 steps::install_vm(&mut t);
             }
-            vm::run_all(&mut t, &arches);
+            vm::run_all(&mut t, &arches, &kernels);
             t.finish()
         }
         _ => usage(),
@@ -157,7 +161,7 @@ fn usage() -> ! {
     let a = arch_names();
     eprintln!(
         "usage:\n  cargo xtask test [--arch {a}] [--no-install]\n  \
-         cargo xtask vm --arch {a}[,...]|all [--no-install]\n  \
+         cargo xtask vm --arch {a}[,...]|all [--kernel 5.10|6.1|6.12[,...]|default|test|all] [--no-install]\n  \
          cargo xtask bench [--quick] [--json]\n  \
          cargo xtask probes   (the compile-fail probes alone)\n  \
          cargo xtask soak [--fuzz-seconds N]\n  \

@@ -440,7 +440,8 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
         }
     }
     let guests: Vec<&str> = arches.iter().map(|(a, _)| *a).collect();
-    vm::run_all(t, &guests);
+    // Each architecture's default kernel and those vm/kernels.lock marks `test`.
+    vm::run_all(t, &guests, &vm::Kernels::Test);
 }
 
 /// `cargo check` of the crate for `target` with `arch`'s minimum Rust: with the default features

@@ -1,6 +1,7 @@
 //! `/init` of the qemu-system guests that `cargo xtask vm` boots (see xtask/src/vm/).
 //!
-//! 1. Mounts /proc, /sys, /dev (devtmpfs) and /tmp (tmpfs).
+//! 1. Mounts /proc, /sys, /dev (devtmpfs), /dev/pts (devpts: /dev/ptmx opens only with it,
+//!    for the pseudo-terminal tests) and /tmp (tmpfs).
 //! 2. Loads the kernel modules in /modules (file names sort in load order; `.ko.xz` files are
 //!    decompressed by the kernel) and mounts the ext4 image /direct.img through a loop device on
 //!    /direct, a directory where O_DIRECT works; the test binaries find it in the environment

@@ -1,7 +1,8 @@
-//! `cargo xtask vm --arch A`: the kernel-facing suite inside a qemu-system guest.
+//! `cargo xtask vm --arch A [--kernel S]`: the kernel-facing suite inside a qemu-system guest.
 //!
-//! 1. kernel.rs: the architecture's Debian kernel pinned in vm/kernels.lock, from the cache in
-//!    target/vm-cache or downloaded with apt-get, with the modules for ext4 on a loop device.
+//! 1. kernel.rs: the architecture's Debian kernels pinned in vm/kernels.lock (a row per kernel
+//!    series: the default one, or those `--kernel` names), from the cache in target/vm-cache or
+//!    downloaded with apt-get, with the modules for ext4 on a loop device.
 //! 2. programs.rs: the test binaries, the probe and the init program (tests/vm-init), static;
 //!    the C library (profile `capi`), its C test programs and its harness, dynamically linked.
 //!    With those come the loader and libraries they need (the target's glibc) and, from
@@ -9,7 +10,8 @@
 //! 3. cpio.rs: an initramfs with those, the modules and an empty ext4 image (for O_DIRECT).
 //! 4. qemu.rs: boots it (TCG); tests/vm-init runs everything, prints
 //!    `vm-summary: N passed, N failed, N skipped` and powers off. Those counts join the tally.
-//!    With several guests, all are built first and then booted two at a time (`run_all`).
+//!    With several guests, all are built first and then booted two at a time (`run_all`); an
+//!    architecture's binaries are built once for all its kernels.
 
 mod cpio;
 mod kernel;
@@ -37,10 +39,13 @@ pub fn install_packages() -> Vec<&'static str> {
     ]
 }
 
-/// Modules the guest loads, in load order: ext4 and its dependencies, then loop. The init
-/// program mounts the ext4 image through a loop device, so that O_DIRECT works there
-/// (tmpfs has no O_DIRECT before Linux 6.6).
-const MODULES: &[&str] = &["crc16", "mbcache", "crc32c_generic", "jbd2", "ext4", "loop"];
+/// Modules the guest loads: ext4 and loop, each after the modules it depends on (found by
+/// kernel.rs in the package: they differ between series). crc32c_generic comes first: ext4 and
+/// jbd2 ask the crypto API for "crc32c" (a soft dependency, not in their `depends=`), and
+/// without it mounting fails on kernels that have the algorithm as a module. The init program
+/// mounts the ext4 image through a loop device, so that O_DIRECT works there (tmpfs has no
+/// O_DIRECT before Linux 6.6).
+const MODULES: &[&str] = &["crc32c_generic", "ext4", "loop"];
 
 /// Size of the ext4 image in the initramfs: room for a few MiB of test files after the journal.
 const DIRECT_IMAGE_MIB: u64 = 16;
@@ -52,10 +57,39 @@ const TIME_LIMIT: Duration = Duration::from_secs(300);
 /// and the machine that runs the suite has two cores.
 const GUESTS_AT_ONCE: usize = 2;
 
+/// Which kernels of vm/kernels.lock boot (`--kernel`).
+#[derive(Debug, PartialEq)]
+pub enum Kernels {
+    /// Each architecture's default kernel (`cargo xtask vm` without `--kernel`).
+    Default,
+    /// What `cargo xtask test` boots: the default kernels and those marked `test`.
+    Test,
+    /// Every pinned kernel (`--kernel all`).
+    All,
+    /// The named series (`--kernel 5.10,6.12`); `default` among them is the default kernel.
+    Series(Vec<String>),
+}
+
+impl Kernels {
+    /// The value of `--kernel`: `all`, `default`, `test`, or series separated by commas.
+    pub fn parse(value: &str) -> Kernels {
+        match value {
+            "all" => Kernels::All,
+            "default" => Kernels::Default,
+            "test" => Kernels::Test,
+            list => Kernels::Series(list.split(',').map(str::to_string).collect()),
+        }
+    }
+}
+
 /// A guest ready to boot: everything built and packed.
 struct Guest {
-    arch: String,
+    /// `5.10`, `6.1`, `6.12`.
+    series: String,
+    /// `<arch> <series>`: the console's prefix.
+    label: String,
     what: String,
+    default: bool,
     kernel: String,
     machine: qemu::Machine,
     image: PathBuf,
@@ -63,11 +97,37 @@ struct Guest {
     dir: PathBuf,
 }
 
-/// Boots each of `arches`' pinned kernel with the test binaries and adds the guests' counts to
-/// `t`. Downloads and builds happen one guest after another (cargo uses both cores); then the
-/// guests boot, `GUESTS_AT_ONCE` at a time, and are reported in order.
-pub fn run_all(t: &mut Tally, arches: &[&str]) {
-    let guests: Vec<Guest> = arches.iter().filter_map(|a| prepare(t, a)).collect();
+/// Boots `kernels` of each of `arches` with the test binaries and adds the guests' counts to
+/// `t`. Downloads and builds happen one architecture after another (cargo uses both cores);
+/// then the guests boot, `GUESTS_AT_ONCE` at a time, and are reported in order.
+pub fn run_all(t: &mut Tally, arches: &[&str], kernels: &Kernels) {
+    let pins = match kernel::kernels() {
+        Ok(p) => p,
+        Err(kernel::Error::Broken(why) | kernel::Error::Unavailable(why)) => {
+            return t.fail(&format!("qemu-system guests: {why}"))
+        }
+    };
+    let mut guests = Vec::new();
+    for arch in arches {
+        let chosen = choose(t, &pins, arch, kernels);
+        if !chosen.is_empty() {
+            guests.extend(prepare(t, arch, &chosen));
+        }
+    }
+    if let Kernels::Series(names) = kernels {
+        for name in names.iter().filter(|n| *n != "default") {
+            if !pins.iter().any(|k| k.series == *name) {
+                let known: Vec<&str> = pins.iter().map(|k| k.series.as_str()).collect();
+                let mut known = known;
+                known.sort();
+                known.dedup();
+                t.fail(&format!(
+                    "--kernel {name}: no such series in vm/kernels.lock (it has {})",
+                    known.join(", ")
+                ));
+            }
+        }
+    }
     if guests.is_empty() {
         return;
     }
@@ -75,7 +135,7 @@ pub fn run_all(t: &mut Tally, arches: &[&str]) {
         "qemu-system guests: {} ({} at a time)",
         guests
             .iter()
-            .map(|g| g.arch.as_str())
+            .map(|g| g.label.as_str())
             .collect::<Vec<_>>()
             .join(", "),
         GUESTS_AT_ONCE.min(guests.len())
@@ -88,9 +148,12 @@ pub fn run_all(t: &mut Tally, arches: &[&str]) {
         match run {
             Ok(run) => {
                 let secs = run.elapsed.as_secs_f64();
-                times.push(format!("{} {secs:.1} s", g.arch));
+                times.push(format!("{} {secs:.1} s", g.label));
                 section(&format!("{}: {}", g.what, g.kernel));
-                save_probe_json(&run.lines, &g.dir.join("probe.json"));
+                let json = g.dir.join(format!("probe-{}.json", g.series));
+                if save_probe_json(&run.lines, &json) && g.default {
+                    let _ = std::fs::copy(&json, g.dir.join("probe.json"));
+                }
                 report(t, &g.what, &run, secs);
             }
             Err(e) => t.fail(&format!("{}: {}: {e}", g.what, g.machine.qemu)),
@@ -103,8 +166,49 @@ pub fn run_all(t: &mut Tally, arches: &[&str]) {
     );
 }
 
+/// The kernels of `arch` that `kernels` names, in vm/kernels.lock's order. A series named
+/// that `arch` has no kernel of is a skip (the Debian mirror has none: see the lock).
+fn choose<'a>(
+    t: &mut Tally,
+    pins: &'a [kernel::KernelPin],
+    arch: &str,
+    kernels: &Kernels,
+) -> Vec<&'a kernel::KernelPin> {
+    let mine = pins.iter().filter(|k| k.arch == arch);
+    let chosen: Vec<_> = match kernels {
+        Kernels::Default => mine.filter(|k| k.runs == kernel::Runs::Default).collect(),
+        Kernels::Test => mine.filter(|k| k.runs != kernel::Runs::Demand).collect(),
+        Kernels::All => mine.collect(),
+        Kernels::Series(names) => {
+            let chosen: Vec<_> = mine
+                .filter(|k| {
+                    names.iter().any(|n| {
+                        *n == k.series || (n == "default" && k.runs == kernel::Runs::Default)
+                    })
+                })
+                .collect();
+            for name in names.iter().filter(|n| *n != "default") {
+                let pinned_elsewhere = pins.iter().any(|k| k.series == *name);
+                if pinned_elsewhere && !chosen.iter().any(|k| k.series == *name) {
+                    t.skip(
+                        &format!("qemu-system guest {arch} {name}"),
+                        &format!("vm/kernels.lock has no Linux {name} for {arch} (not on the Debian mirror)"),
+                    );
+                }
+            }
+            chosen
+        }
+    };
+    if chosen.is_empty() && !matches!(kernels, Kernels::Series(_)) {
+        t.fail(&format!(
+            "qemu-system guest {arch}: no kernel in vm/kernels.lock"
+        ));
+    }
+    chosen
+}
+
 /// Boots every guest, at most `GUESTS_AT_ONCE` at a time, each console echoed with its
-/// architecture as a prefix; the runs come back in the order of `guests`.
+/// label as a prefix; the runs come back in the order of `guests`.
 fn boot_all(guests: &[Guest]) -> Vec<std::io::Result<qemu::Run>> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let runs: Vec<_> = guests.iter().map(|_| std::sync::Mutex::new(None)).collect();
@@ -113,10 +217,10 @@ fn boot_all(guests: &[Guest]) -> Vec<std::io::Result<qemu::Run>> {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(g) = guests.get(i) else { break };
-                println!("[{}] booting {}", g.arch, g.kernel);
-                let run = qemu::boot(&g.machine, &g.image, &g.initrd, TIME_LIMIT, &g.arch);
+                println!("[{}] booting {}", g.label, g.kernel);
+                let run = qemu::boot(&g.machine, &g.image, &g.initrd, TIME_LIMIT, &g.label);
                 if let Ok(r) = &run {
-                    println!("[{}] done in {:.1} s", g.arch, r.elapsed.as_secs_f64());
+                    println!("[{}] done in {:.1} s", g.label, r.elapsed.as_secs_f64());
                 }
                 *runs[i].lock().unwrap() = Some(run);
             });
@@ -127,71 +231,83 @@ fn boot_all(guests: &[Guest]) -> Vec<std::io::Result<qemu::Run>> {
         .collect()
 }
 
-/// Fetches `arch`'s kernel, builds its binaries and writes its initramfs; `None` (with the
-/// reason in `t`) when the guest cannot run.
-fn prepare(t: &mut Tally, arch: &str) -> Option<Guest> {
-    let what = format!("qemu-system guest {arch}");
-    section(&format!("{what}: kernel"));
-    let kernel = match kernel::fetch(arch, MODULES) {
-        Ok(k) => k,
-        Err(kernel::Error::Unavailable(why)) => {
-            t.missing_pinned(&what, &why);
-            return None;
-        }
-        Err(kernel::Error::Broken(why)) => {
+/// Builds `arch`'s binaries (once), fetches each of `kernels` and writes its initramfs; the
+/// guests that can run (the reasons for the others are in `t`).
+fn prepare(t: &mut Tally, arch: &str, kernels: &[&kernel::KernelPin]) -> Vec<Guest> {
+    let whats: Vec<String> = kernels
+        .iter()
+        .map(|k| format!("qemu-system guest {arch} {}", k.series))
+        .collect();
+    let fail_all = |t: &mut Tally, why: &str| {
+        for what in &whats {
             t.fail(&format!("{what}: {why}"));
-            return None;
         }
+        Vec::new()
     };
-    println!("{}: {}", kernel.name, kernel.image.display());
+    let machine = || qemu::machine(arch);
+    let have_qemu = Command::new(machine().qemu)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_qemu {
+        for what in &whats {
+            t.skip(what, &format!("{} is not installed", machine().qemu));
+        }
+        return Vec::new();
+    }
 
     section(&format!(
-        "{what}: build the binaries for {}",
+        "qemu-system guests {arch}: build the binaries for {}",
         target_of(arch)
     ));
     let start = Instant::now();
     let programs = match programs::build(target_of(arch)) {
         Ok(p) => p,
-        Err(why) => {
-            t.fail(&format!("{what}: build: {why}"));
-            return None;
-        }
+        Err(why) => return fail_all(t, &format!("build: {why}")),
     };
     println!("built in {:.1} s", start.elapsed().as_secs_f64());
-
     let capi = match capi_files(arch, &programs) {
         Ok(files) => files,
-        Err(why) => {
-            t.fail(&format!("{what}: C library: {why}"));
-            return None;
-        }
+        Err(why) => return fail_all(t, &format!("C library: {why}")),
     };
 
     let dir = root().join("target/vm-build").join(arch);
-    let initrd = dir.join("initramfs.cpio");
-    if let Err(e) = initramfs(&initrd, &programs, &kernel.modules, &capi) {
-        t.fail(&format!("{what}: initramfs {}: {e}", initrd.display()));
-        return None;
+    let mut guests = Vec::new();
+    for (k, what) in kernels.iter().zip(whats.iter()) {
+        section(&format!("{what}: kernel"));
+        let kernel = match kernel::fetch(k, MODULES) {
+            Ok(kernel) => kernel,
+            Err(kernel::Error::Unavailable(why)) => {
+                t.missing_pinned(what, &why);
+                continue;
+            }
+            Err(kernel::Error::Broken(why)) => {
+                t.fail(&format!("{what}: {why}"));
+                continue;
+            }
+        };
+        println!("{}: {}", kernel.name, kernel.image.display());
+        for m in &kernel.modules {
+            println!("  module {}", m.file_name().unwrap().to_string_lossy());
+        }
+        let initrd = dir.join(format!("initramfs-{}.cpio", k.series));
+        if let Err(e) = initramfs(&initrd, &programs, &kernel.modules, &capi) {
+            t.fail(&format!("{what}: initramfs {}: {e}", initrd.display()));
+            continue;
+        }
+        guests.push(Guest {
+            series: k.series.clone(),
+            label: format!("{arch} {}", k.series),
+            what: what.clone(),
+            default: k.runs == kernel::Runs::Default,
+            kernel: kernel.name,
+            machine: machine(),
+            image: kernel.image,
+            initrd,
+            dir: dir.clone(),
+        });
     }
-
-    let machine = qemu::machine(arch);
-    let have_qemu = Command::new(machine.qemu)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have_qemu {
-        t.skip(&what, &format!("{} is not installed", machine.qemu));
-        return None;
-    }
-    Some(Guest {
-        arch: arch.to_string(),
-        what,
-        kernel: kernel.name,
-        machine,
-        image: kernel.image,
-        initrd,
-        dir,
-    })
+    guests
 }
 
 /// Adds the guest's `vm-summary` counts to `t`; no summary (a hang, a crash) is one failure.
@@ -251,16 +367,18 @@ fn summary_counts(line: &str) -> Option<[usize; 3]> {
     (shape_ok && n.len() == 3).then(|| [n[0], n[1], n[2]])
 }
 
-/// Writes the guest's `probe --json` output (between init's markers) to `path`.
-fn save_probe_json(lines: &[String], path: &Path) {
+/// Writes the guest's `probe --json` output (between init's markers) to `path`; true if it did.
+fn save_probe_json(lines: &[String], path: &Path) -> bool {
     let begin = lines.iter().position(|l| l == "vm-probe-json-begin");
     let end = lines.iter().position(|l| l == "vm-probe-json-end");
     if let (Some(b), Some(e)) = (begin, end) {
         let json: Vec<&str> = lines[b + 1..e].iter().map(String::as_str).collect();
         if std::fs::write(path, json.join("\n") + "\n").is_ok() {
             println!("probe report saved to {}", path.display());
+            return true;
         }
     }
+    false
 }
 
 /// What the guest needs for the C library's tests, as (path in the guest, path here): the
@@ -362,4 +480,27 @@ fn direct_image(path: &Path) -> Result<Vec<u8>, String> {
         ));
     }
     std::fs::read(path).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Kernels;
+
+    #[test]
+    fn kernel_option() {
+        assert_eq!(Kernels::parse("all"), Kernels::All);
+        assert_eq!(Kernels::parse("default"), Kernels::Default);
+        assert_eq!(Kernels::parse("test"), Kernels::Test);
+        assert_eq!(
+            Kernels::parse("5.10,6.12"),
+            Kernels::Series(vec!["5.10".into(), "6.12".into()])
+        );
+    }
+
+    #[test]
+    fn summary_line() {
+        let line = "[   12.3] vm-summary: 85 passed, 0 failed, 6 skipped";
+        assert_eq!(super::summary_counts(line), Some([85, 0, 6]));
+        assert_eq!(super::summary_counts("vm-summary: 85 passed"), None);
+    }
 }
