@@ -325,7 +325,7 @@ impl Context {
     #[inline]
     pub unsafe fn submit_raw(&self, iocbs: *mut *mut iocb, n: usize) -> Result<usize, SubmitError> {
         // SAFETY: forwarded to the caller.
-        unsafe { self.submitter().submit_raw(iocbs, n) }
+        unsafe { submit_on(self.id, &self.owner, iocbs, n) }
     }
 
     /// See [`Submitter::cancel`].
@@ -378,7 +378,11 @@ impl Context {
         min: usize,
         timeout: Option<Duration>,
     ) -> Result<usize, Errno> {
-        self.wait_inner(events, min, timeout, None)
+        // The common case, inline: `min` completions are already in the ring.
+        match self.reap_ring(events, min) {
+            Some(got) if got >= min => Ok(got),
+            reaped => self.wait_inner(events, min, timeout, None, reaped),
+        }
     }
 
     /// [`Context::wait`] with `mask` installed as the thread's signal mask for the duration of
@@ -394,20 +398,30 @@ impl Context {
         timeout: Option<Duration>,
         mask: &SigSet,
     ) -> Result<usize, Errno> {
-        self.wait_inner(events, min, timeout, Some(mask))
+        match self.reap_ring(events, min) {
+            Some(got) if got >= min => Ok(got),
+            reaped => self.wait_inner(events, min, timeout, Some(mask), reaped),
+        }
     }
 
     /// Takes up to `events.len()` completions that are ready now, without waiting.
     pub fn try_wait(&mut self, events: &mut [Event]) -> Result<usize, Errno> {
-        self.wait_inner(events, 0, Some(Duration::ZERO), None)
+        self.wait(events, 0, Some(Duration::ZERO))
     }
 
-    /// The ring, when user-space reaping is on and its header is intact.
-    fn usable_ring(&mut self) -> Option<&mut Ring> {
-        if !self.user_space_reaping {
+    /// Takes what the ring holds (up to `events.len()`) when a wait may read it: user-space
+    /// reaping on, the header intact, `min` possible and the caller the context's owner.
+    /// `None` when it may not (the wait then goes to the kernel, or fails).
+    #[inline]
+    fn reap_ring(&mut self, events: &mut [Event], min: usize) -> Option<usize> {
+        // A forked child must not reap its parent's ring; the kernel refuses it the syscall.
+        if min > events.len() || !self.user_space_reaping || self.owner.forked() {
             return None;
         }
-        self.ring.as_mut().filter(|r| r.intact())
+        let ring = self.ring.as_mut().filter(|r| r.intact())?;
+        // SAFETY: Event is repr(transparent) over io_event.
+        let out = unsafe { &mut *(events as *mut [Event] as *mut [io_event]) };
+        Some(ring.reap(out))
     }
 
     /// True if a completion of the request at `iocb` waits in the ring (`None`: cannot tell).
@@ -421,26 +435,23 @@ impl Context {
             .map(|r| r.contains(iocb))
     }
 
+    /// The rest of a wait, out of line: the argument checks (unless [`Context::reap_ring`]
+    /// ran, `reaped` being what it took) and the system call for what the ring did not hold.
+    #[inline(never)]
     fn wait_inner(
         &mut self,
         events: &mut [Event],
         min: usize,
         timeout: Option<Duration>,
         mask: Option<&SigSet>,
+        reaped: Option<usize>,
     ) -> Result<usize, Errno> {
-        // A forked child must not reap its parent's ring; the kernel refuses it the syscall.
-        if min > events.len() || self.owner.forked() {
-            return Err(Errno::INVAL);
-        }
-        let mut got = 0;
-        if let Some(ring) = self.usable_ring() {
-            // SAFETY: Event is repr(transparent) over io_event.
-            let out = unsafe { &mut *(events as *mut [Event] as *mut [io_event]) };
-            got = ring.reap(out);
-            if got >= min {
-                return Ok(got);
-            }
-        }
+        let got = match reaped {
+            Some(got) => got,
+            // A forked child must not reap its parent's ring; the kernel refuses it the syscall.
+            None if min > events.len() || self.owner.forked() => return Err(Errno::INVAL),
+            None => 0,
+        };
         let rest = &mut events[got..];
         let mut ts = timeout.map(timespec);
         let ts_ptr = ts
@@ -468,6 +479,83 @@ impl Context {
             Err(_) if got > 0 => Ok(got),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// [`Submitter::submit_raw`] on context `id`, owned by `owner`.
+///
+/// # Safety
+/// As [`Submitter::submit_raw`].
+#[inline]
+unsafe fn submit_on(
+    id: aio_context_t,
+    owner: &Owner,
+    iocbs: *mut *mut iocb,
+    n: usize,
+) -> Result<usize, SubmitError> {
+    if n == 0 {
+        return submit_nothing(owner);
+    }
+    // The common case, inline: the kernel takes the whole batch at once.
+    // SAFETY: forwarded to the caller.
+    let ret = unsafe { raw::io_submit(id, n as c_long, iocbs) };
+    if ret == n as c_long {
+        return Ok(n);
+    }
+    // SAFETY: forwarded to the caller.
+    unsafe { submit_rest(id, iocbs, n, ret) }
+}
+
+/// An empty submission: `EINVAL` in a forked child, which is what the kernel answers a child
+/// for any `io_submit` on this context, even of 0 requests.
+#[cold]
+fn submit_nothing(owner: &Owner) -> Result<usize, SubmitError> {
+    if owner.forked_slow() {
+        Err(SubmitError {
+            submitted: 0,
+            error: Errno::INVAL,
+        })
+    } else {
+        Ok(0)
+    }
+}
+
+/// The rest of a batch the kernel did not take whole: `ret` is what its first `io_submit`
+/// returned. A batch stopped part way is submitted again from the first refused request, to
+/// learn its error.
+///
+/// # Safety
+/// As [`Submitter::submit_raw`].
+#[cold]
+#[inline(never)]
+unsafe fn submit_rest(
+    id: aio_context_t,
+    iocbs: *mut *mut iocb,
+    n: usize,
+    mut ret: c_long,
+) -> Result<usize, SubmitError> {
+    let mut done = 0;
+    loop {
+        match check(ret) {
+            Ok(0) => {
+                return Err(SubmitError {
+                    submitted: done,
+                    error: Errno::AGAIN,
+                })
+            }
+            Ok(k) => done += k,
+            Err(error) => {
+                return Err(SubmitError {
+                    submitted: done,
+                    error,
+                })
+            }
+        }
+        if done >= n {
+            return Ok(done);
+        }
+        // SAFETY: forwarded to the caller; `done < n` keeps the pointer in the array.
+        ret = unsafe { raw::io_submit(id, (n - done) as c_long, iocbs.add(done)) };
     }
 }
 
@@ -520,34 +608,8 @@ impl Submitter<'_> {
     /// [`Submitter::submit`] applies to every request they describe.
     #[inline]
     pub unsafe fn submit_raw(&self, iocbs: *mut *mut iocb, n: usize) -> Result<usize, SubmitError> {
-        if n == 0 && self.owner.forked_slow() {
-            // What the kernel answers a child for any io_submit on this context, even of 0.
-            return Err(SubmitError {
-                submitted: 0,
-                error: Errno::INVAL,
-            });
-        }
-        let mut done = 0;
-        while done < n {
-            // SAFETY: forwarded to the caller; `done < n` keeps the pointer in the array.
-            let ret = unsafe { raw::io_submit(self.id, (n - done) as c_long, iocbs.add(done)) };
-            match check(ret) {
-                Ok(0) => {
-                    return Err(SubmitError {
-                        submitted: done,
-                        error: Errno::AGAIN,
-                    })
-                }
-                Ok(k) => done += k,
-                Err(error) => {
-                    return Err(SubmitError {
-                        submitted: done,
-                        error,
-                    })
-                }
-            }
-        }
-        Ok(done)
+        // SAFETY: forwarded to the caller.
+        unsafe { submit_on(self.id, &self.owner, iocbs, n) }
     }
 
     /// `io_cancel` for the request submitted from the `iocb` at `iocb` (the address passed to

@@ -1337,8 +1337,8 @@ fn zero_slot_scope() -> Outcome {
     Passed
 }
 
-/// Doc of Scope::cancel: "EINVAL ... for a prepared request that was not submitted (see
-/// Scope::discard_prepared)". After discard_prepared, what does the ticket give?
+/// Doc of Scope::cancel: a prepared request that was not submitted leaves the batch
+/// (`Canceled`, its completion `ECANCELED`); one that was discarded gives `EINVAL`.
 fn discarded_prepared_ticket() -> Outcome {
     let mut ctx = need_aio!(8);
     let efd = eventfd();
@@ -1346,7 +1346,23 @@ fn discarded_prepared_ticket() -> Outcome {
         let t = s
             .prepare(Request::poll(efd.as_fd(), PollFlags::IN))
             .unwrap();
-        assert_eq!(s.cancel(t), Err(Errno::INVAL));
+        assert_eq!(s.cancel(t), Ok(ScopedCancel::Canceled));
+        assert_eq!((s.prepared(), s.in_flight()), (0, 0));
+        assert_eq!(
+            s.submit_prepared(),
+            Ok(0),
+            "the cancelled request left the batch"
+        );
+        let done: Vec<_> = s.wait(1, None).unwrap().collect();
+        assert_eq!(done.len(), 1);
+        assert_eq!(
+            (done[0].ticket, done[0].event.result()),
+            (t, Err(Errno::CANCELED))
+        );
+        assert_eq!(s.cancel(t), Ok(ScopedCancel::AlreadyComplete));
+        let t = s
+            .prepare(Request::poll(efd.as_fd(), PollFlags::IN))
+            .unwrap();
         s.discard_prepared();
         let after = s.cancel(t);
         // Never submitted, never completed. AlreadyComplete is not true of it.
