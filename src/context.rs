@@ -424,6 +424,67 @@ impl Context {
         Some(ring.reap(out))
     }
 
+    /// The ring half of a wait that keeps only the events `keep` accepts (for the scoped API):
+    /// takes what the ring holds, up to `events.len()`, storing the kept ones at the front of
+    /// `events`, and returns how many it took and kept. `None` when the ring may not be read
+    /// (user-space reaping off, the header not intact); then, or when fewer than `min` were
+    /// taken, [`Context::wait_keeping_rest`] goes on.
+    ///
+    /// The caller has checked that this process owns the context (a forked child must never
+    /// read its parent's ring): the scope does, with the same owner, on every call. It has also
+    /// checked that `min <= events.len()`.
+    #[inline]
+    pub(crate) fn reap_ring_keeping(
+        &mut self,
+        events: &mut [Event],
+        min: usize,
+        keep: impl FnMut(&io_event) -> bool,
+    ) -> Option<(usize, usize)> {
+        debug_assert!(min <= events.len());
+        if !self.user_space_reaping {
+            return None;
+        }
+        let ring = self.ring.as_mut().filter(|r| r.intact())?;
+        // SAFETY: Event is repr(transparent) over io_event.
+        let out = unsafe { &mut *(events as *mut [Event] as *mut [io_event]) };
+        Some(ring.reap_keeping(out, keep))
+    }
+
+    /// The rest of a wait begun by [`Context::reap_ring_keeping`] (`seen` is what it returned),
+    /// out of line: the argument checks when the ring was not read, then the system call
+    /// ([`Context::wait_with_sigmask`]'s with `mask`) for what the ring did not hold. `min`
+    /// counts every event taken, kept or not, as the kernel does. Returns how many it kept in
+    /// all, at the front of `events`.
+    #[inline]
+    pub(crate) fn wait_keeping_rest(
+        &mut self,
+        events: &mut [Event],
+        min: usize,
+        timeout: Option<Duration>,
+        mask: Option<&SigSet>,
+        seen: Option<(usize, usize)>,
+        mut keep: impl FnMut(&io_event) -> bool,
+    ) -> Result<usize, Errno> {
+        let (taken, kept) = seen.unwrap_or((0, 0));
+        // The events not kept left room: the rest lands after the kept ones.
+        let rest = &mut events[kept..];
+        let need = min.saturating_sub(taken);
+        let got = match self.wait_inner(rest, need, timeout, mask, seen.map(|_| 0)) {
+            Ok(n) => n,
+            Err(_) if taken > 0 => return Ok(kept),
+            Err(e) => return Err(e),
+        };
+        let mut more = 0;
+        for k in 0..got {
+            let event = *rest[k].as_raw();
+            if keep(&event) {
+                rest[more] = rest[k];
+                more += 1;
+            }
+        }
+        Ok(kept + more)
+    }
+
     /// True if a completion of the request at `iocb` waits in the ring (`None`: cannot tell).
     pub(crate) fn completion_waiting(&mut self, iocb: u64) -> Option<bool> {
         if self.owner.forked_slow() {
@@ -486,7 +547,7 @@ impl Context {
 ///
 /// # Safety
 /// As [`Submitter::submit_raw`].
-#[inline]
+#[inline(always)]
 unsafe fn submit_on(
     id: aio_context_t,
     owner: &Owner,

@@ -25,7 +25,7 @@ use core::time::Duration;
 use rustix::io::Errno;
 
 use crate::context::{Cancel, Context, Event, SigSet, SubmitError};
-use crate::owner::Owner;
+use crate::owner::{ForkCheck, Owner};
 use crate::raw::iocb;
 use crate::request::{Buffer, Request};
 
@@ -39,9 +39,10 @@ use slots::{Book, Lookup};
 /// even for the same slot and generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Ticket {
+    /// The scope's nonce.
     scope: u64,
-    slot: u32,
-    generation: u32,
+    /// The request's stamp (its slot and generation, see `slots`).
+    stamp: u64,
 }
 
 /// A request the scope did not submit, handed back with the reason.
@@ -125,8 +126,10 @@ pub struct Scope<'scope, 'env: 'scope, const N: usize> {
     inner: UnsafeCell<Inner<'scope, 'env, N>>,
     /// Distinct for every scope of the process; part of each request's stamp and ticket.
     nonce: u64,
-    /// The context's owner, copied here for the fork check on every call.
+    /// The context's owner, copied here for the fork checks: `fork` on every call (one load),
+    /// `owner` where that cannot tell (see [`Scope::forked_slow`]).
     owner: Owner,
+    fork: ForkCheck,
     _scope: PhantomData<&'scope mut &'env ()>,
 }
 
@@ -289,8 +292,10 @@ fn run<'env, const N: usize, T>(
     f: impl for<'scope> FnOnce(&'scope Scope<'scope, 'env, N>) -> T,
 ) -> T {
     let nonce = next_nonce();
+    let owner = ctx.owner();
     let scope = Scope {
-        owner: ctx.owner(),
+        owner,
+        fork: owner.fork_check(),
         nonce,
         inner: UnsafeCell::new(Inner {
             ctx,
@@ -309,13 +314,27 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
     /// calls it once, and `f` never calls back into the scope (the closures in this module
     /// use only `Inner`, never `self`) nor into user code, so the `&mut` it gets is the only
     /// reference to the contents while it lives.
-    #[inline]
+    #[inline(always)]
     fn with<R>(&self, f: impl FnOnce(&mut Inner<'scope, 'env, N>) -> R) -> R {
         // SAFETY: `Scope` is not `Sync` (the UnsafeCell), and the user only ever holds a
         // `&Scope`, which therefore cannot leave the thread: no other thread reaches `inner`.
         // On this thread, `with` is never re-entered while `f` runs (see above), so no other
         // reference to the contents exists.
         f(unsafe { &mut *self.inner.get() })
+    }
+
+    /// The scope's contents, for methods whose closure [`Scope::with`] would not inline.
+    ///
+    /// # Safety
+    /// The reference must be the only one to the contents while it lives: the caller takes it
+    /// once, and does not call back into the scope (nor into user code, which could) while it
+    /// uses it.
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)] // exclusive by the contract above
+    unsafe fn contents(&self) -> &mut Inner<'scope, 'env, N> {
+        // SAFETY: `Scope` is not `Sync`, so only this thread reaches `inner` (see
+        // `Scope::with`); the caller guarantees that no other reference to it exists.
+        unsafe { &mut *self.inner.get() }
     }
 
     /// Number of requests submitted and not yet reaped.
@@ -349,7 +368,7 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
     /// read the ring); [`Scope::forked_slow`] asks `getpid` where nothing else would tell.
     #[inline]
     pub(crate) fn forked(&self) -> bool {
-        self.owner.forked()
+        self.fork.forked()
     }
 
     /// [`Scope::forked`], asking `getpid` where the kernel lacks `MADV_WIPEONFORK`.
@@ -366,7 +385,7 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
     /// ([`Scope::discard_prepared`]).
     ///
     /// In a forked child (which inherited the scope), every request comes back with `EINVAL`.
-    #[inline]
+    #[inline(always)]
     pub fn prepare(&self, request: Request<'scope>) -> Result<Ticket, Rejected<'scope>> {
         if self.forked() {
             return Err(Rejected {
@@ -375,19 +394,20 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
                 scope_full: false,
             });
         }
-        self.with(|inner| {
-            inner.book.prepare(request).map_err(|request| Rejected {
-                error: Errno::AGAIN,
-                request,
-                scope_full: true,
-            })
+        // SAFETY: the only reference to the contents while this method runs: nothing below
+        // calls back into the scope or into user code.
+        let inner = unsafe { self.contents() };
+        inner.book.prepare(request).map_err(|request| Rejected {
+            error: Errno::AGAIN,
+            request,
+            scope_full: true,
         })
     }
 
     /// Submits every prepared request, in the order prepared, with one `io_submit`. On a
     /// partial submission the refused requests stay prepared, in order (submit them again
     /// after reaping, or [`Scope::discard_prepared`]).
-    #[inline]
+    #[inline(always)]
     pub fn submit_prepared(&self) -> Result<usize, SubmitError> {
         if self.forked() {
             return Err(SubmitError {
@@ -395,20 +415,21 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
                 error: Errno::INVAL,
             });
         }
-        self.with(|inner| {
-            let mut batch = [const { MaybeUninit::<*mut iocb>::uninit() }; N];
-            let n = inner.book.batch(&mut batch);
-            // SAFETY: the first `n` pointers are written (`batch`) and point to the slots'
-            // iocbs, each naming a buffer (and fd, eventfd) borrowed for 'scope; the scope
-            // does not end before every submitted request is reaped (`drain`), and the
-            // slots do not move while it lives.
-            let result = unsafe { inner.ctx.submit_raw(batch.as_mut_ptr().cast(), n) };
-            inner.book.submitted(match result {
-                Ok(k) => k,
-                Err(e) => e.submitted,
-            });
-            result
-        })
+        // SAFETY: the only reference to the contents while this method runs: nothing below
+        // calls back into the scope or into user code.
+        let inner = unsafe { self.contents() };
+        let mut batch = [const { MaybeUninit::<*mut iocb>::uninit() }; N];
+        let n = inner.book.batch(&mut batch);
+        // SAFETY: the first `n` pointers are written (`batch`) and point to the slots' iocbs,
+        // each naming a buffer (and fd, eventfd) borrowed for 'scope; the scope does not end
+        // before every submitted request is reaped (`drain`), and the slots do not move while
+        // it lives.
+        let result = unsafe { inner.ctx.submit_raw(batch.as_mut_ptr().cast(), n) };
+        inner.book.submitted(match result {
+            Ok(k) => k,
+            Err(e) => e.submitted,
+        });
+        result
     }
 
     /// Drops every prepared, unsubmitted request; [`Scope::cancel`] of their tickets gives
@@ -420,7 +441,7 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
     /// Submits one request with its own `io_submit`; requests prepared earlier stay prepared.
     /// When it is refused (`EAGAIN`: all `N` slots taken or the ring full; `EBADF`, `EINVAL`,
     /// ...) it comes back unsubmitted, with the kernel's reason for it.
-    #[inline]
+    #[inline(always)]
     pub fn submit(&self, request: Request<'scope>) -> Result<Ticket, Rejected<'scope>> {
         if self.forked() {
             return Err(Rejected {
@@ -429,28 +450,29 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
                 scope_full: false,
             });
         }
-        self.with(|inner| {
-            let ticket = inner.book.claim(request).map_err(|request| Rejected {
-                error: Errno::AGAIN,
-                request,
-                scope_full: true,
-            })?;
-            let index = ticket.slot as usize;
-            let mut one = [inner.book.iocb_mut(index)];
-            // SAFETY: as in `submit_prepared`: the iocb names memory borrowed for 'scope, the
-            // scope does not end before the request is reaped, and the slot does not move.
-            match unsafe { inner.ctx.submit_raw(one.as_mut_ptr(), 1) } {
-                Ok(_) => {
-                    inner.book.launched();
-                    Ok(ticket)
-                }
-                Err(e) => Err(Rejected {
-                    error: e.error,
-                    request: inner.book.unclaim(index),
-                    scope_full: false,
-                }),
+        // SAFETY: the only reference to the contents while this method runs: nothing below
+        // calls back into the scope or into user code.
+        let inner = unsafe { self.contents() };
+        let ticket = inner.book.claim(request).map_err(|request| Rejected {
+            error: Errno::AGAIN,
+            request,
+            scope_full: true,
+        })?;
+        let index = ticket.index();
+        let mut one = [inner.book.iocb_mut(index)];
+        // SAFETY: as in `submit_prepared`: the iocb names memory borrowed for 'scope, the
+        // scope does not end before the request is reaped, and the slot does not move.
+        match unsafe { inner.ctx.submit_raw(one.as_mut_ptr(), 1) } {
+            Ok(_) => {
+                inner.book.launched();
+                Ok(ticket)
             }
-        })
+            Err(e) => Err(Rejected {
+                error: e.error,
+                request: inner.book.unclaim(index),
+                scope_full: false,
+            }),
+        }
     }
 
     /// Waits for at least `min` completions (or `timeout`), and returns every completion
@@ -465,7 +487,7 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
     /// that is what makes lending buffers to it safe. Cancel or complete long waits first.
     ///
     /// In a forked child: `EINVAL`, and nothing is taken from the parent's ring.
-    #[inline]
+    #[inline(always)]
     pub fn wait(
         &self,
         min: usize,
@@ -487,7 +509,7 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
         self.wait_inner(min, timeout, Some(mask))
     }
 
-    #[inline]
+    #[inline(always)]
     fn wait_inner(
         &self,
         min: usize,
@@ -497,16 +519,16 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
         if self.forked() {
             return Err(Errno::INVAL);
         }
-        self.with(|inner| {
-            let need = min.saturating_sub(inner.book.done());
-            if need > inner.book.in_flight() {
-                return Err(Errno::INVAL);
-            }
-            if inner.book.in_flight() > 0 {
-                inner.reap(need, timeout, mask)?;
-            }
-            Ok(())
-        })?;
+        // SAFETY: the only reference to the contents while this method runs: nothing below
+        // calls back into the scope or into user code.
+        let inner = unsafe { self.contents() };
+        let need = min.saturating_sub(inner.book.done());
+        if need > inner.book.in_flight() {
+            return Err(Errno::INVAL);
+        }
+        if inner.book.in_flight() > 0 {
+            inner.reap(need, timeout, mask)?;
+        }
         Ok(Completions { scope: self })
     }
 
@@ -522,7 +544,7 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
             return Err(Errno::INVAL);
         }
         self.with(|inner| {
-            let index = ticket.slot as usize;
+            let index = ticket.index();
             let (address, poll) = match inner.book.lookup(ticket) {
                 Lookup::Invalid => return Err(Errno::INVAL),
                 Lookup::Complete => return Ok(ScopedCancel::AlreadyComplete),
@@ -552,21 +574,47 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
 }
 
 impl<const N: usize> Inner<'_, '_, N> {
-    /// Waits for `min` completions into the scratch space and matches them to their slots, so
-    /// a completion is accounted for even if it is never handed out.
-    #[inline]
+    /// Waits for `min` completions, matching each to its slot as it is taken from the kernel,
+    /// so a completion is accounted for even if it is never handed out. The caller has checked
+    /// that this process owns the context (`Scope::forked`).
+    ///
+    /// Inline when the ring holds enough; the system call is out of line ([`Inner::reap_rest`]).
+    #[inline(always)]
     fn reap(
         &mut self,
         min: usize,
         timeout: Option<Duration>,
         mask: Option<&SigSet>,
     ) -> Result<usize, Errno> {
-        let events = self.book.scratch();
-        let n = match mask {
-            None => self.ctx.wait(events, min, timeout)?,
-            Some(mask) => self.ctx.wait_with_sigmask(events, min, timeout, mask)?,
-        };
-        Ok(self.book.complete(n))
+        let (space, mut matcher) = self.book.reaping();
+        match self
+            .ctx
+            .reap_ring_keeping(space, min, |event| matcher.take(event))
+        {
+            Some((taken, kept)) if taken >= min => {
+                self.book.queued(kept);
+                Ok(kept)
+            }
+            seen => self.reap_rest(min, timeout, mask, seen),
+        }
+    }
+
+    /// [`Inner::reap`] past the ring: `seen` is what the ring gave, if it was read. Inline
+    /// too, like everything between a scope's caller and a system call (see `wait_inner`).
+    #[inline]
+    fn reap_rest(
+        &mut self,
+        min: usize,
+        timeout: Option<Duration>,
+        mask: Option<&SigSet>,
+        seen: Option<(usize, usize)>,
+    ) -> Result<usize, Errno> {
+        let (space, mut matcher) = self.book.reaping_again();
+        let kept = self
+            .ctx
+            .wait_keeping_rest(space, min, timeout, mask, seen, |event| matcher.take(event))?;
+        self.book.queued(kept);
+        Ok(kept)
     }
 }
 
@@ -588,9 +636,11 @@ pub struct Completions<'a, 'scope, 'env, const N: usize> {
 impl<'scope, const N: usize> Iterator for Completions<'_, 'scope, '_, N> {
     type Item = Completion<'scope>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Completion<'scope>> {
-        self.scope.with(|inner| inner.book.pop_done())
+        // SAFETY: the only reference to the contents while this runs: `pop_done` does not call
+        // back into the scope or into user code.
+        unsafe { self.scope.contents() }.book.pop_done()
     }
 }
 

@@ -7,9 +7,11 @@
 //!   `io_submit` batch;
 //! - reaped slots form a FIFO, linked through the same field, that completions are handed out
 //!   from;
-//! - a completion finds its slot from its stamp: `aio_data` is `nonce ^ (generation << 32 |
-//!   index)`, so the index is one XOR away (no search, no division), and the slot is its only
-//!   if the stamp, the slot's state and the iocb address all match.
+//! - a completion finds its slot from its stamp: `aio_data` is `nonce + (generation << 32 |
+//!   index)` (wrapping), so the index is one subtraction away (no search, no division), and the
+//!   slot is its only if the stamp, the slot's state and the iocb address all match. The
+//!   stamp doubles as the slot's generation record: the next request's stamp is the last one
+//!   plus `1 << 32`, and a ticket is the scope's nonce and the stamp.
 //!
 //! No system calls here, so Miri checks all of it (`cargo +nightly miri test --lib scope`).
 
@@ -42,15 +44,16 @@ pub(crate) enum State {
 /// One request's place: 112 bytes on 64-bit targets, the iocb first.
 #[repr(C)]
 pub(crate) struct Slot {
-    /// The iocb as submitted: `aio_data` holds the scope's stamp, not the caller's value.
+    /// The iocb as submitted. Its `aio_data` holds the stamp of the slot's latest request
+    /// (the generation 0 stamp before the first), not the caller's value.
     cb: iocb,
     /// The caller's [`Request::user_data`], put back into the event when it is handed out.
     user_data: u64,
     /// The request's buffer, its lifetime erased (see [`Book`]).
     buffer: Buffer<'static>,
-    generation: u32,
-    /// The latest generation `discard_prepared` freed (0: none): its ticket never ran.
-    discarded: u32,
+    /// The stamp of the latest request `discard_prepared` freed (or [`Book::no_stamp`]):
+    /// its ticket never ran.
+    discarded: u64,
     /// The next slot of the free list.
     next: u32,
     state: State,
@@ -175,18 +178,60 @@ pub(crate) struct Book<'scope, const N: usize> {
     _buffers: PhantomData<Buffer<'scope>>,
 }
 
+/// The slots, to match events against while a wait takes them from the kernel.
+pub(crate) struct Matcher<'a, const N: usize> {
+    slots: &'a mut [Slot; N],
+    nonce: u64,
+}
+
+impl<const N: usize> Matcher<'_, N> {
+    /// True if `event` is the completion of an in-flight request of this scope, whose slot it
+    /// then marks done.
+    ///
+    /// Its stamp names the slot, and it is that slot's only if the stamp is the slot's current
+    /// one, the slot is busy (a prepared request's current stamp has never reached the kernel,
+    /// so busy means in flight here) and the event's iocb address is the slot's: an address
+    /// alone could be a stale request's, submitted through the unsafe API from memory the
+    /// slots now occupy, and a stamp alone could be forged by anyone who writes to the ring.
+    #[inline]
+    pub(crate) fn take(&mut self, event: &io_event) -> bool {
+        let index = event.data.wrapping_sub(self.nonce) as u32 as usize;
+        let Some(slot) = self.slots.get_mut(index) else {
+            return false;
+        };
+        if slot.cb.aio_data != event.data
+            || slot.state != State::Busy
+            || address(&slot.cb) != event.obj
+        {
+            return false;
+        }
+        slot.state = State::Done;
+        true
+    }
+}
+
+impl Ticket {
+    /// The slot the ticket's request was (or is) in.
+    #[inline]
+    pub(crate) fn index(&self) -> usize {
+        self.stamp.wrapping_sub(self.scope) as u32 as usize
+    }
+}
+
 impl<'scope, const N: usize> Book<'scope, N> {
     /// Resets `storage` for a scope whose stamps and tickets carry `nonce`: every slot free,
-    /// generation 0.
+    /// at generation 0.
     pub(crate) fn new(storage: &'scope mut ScopeSlots<N>, nonce: u64) -> Book<'scope, N> {
         const { assert!(N < NONE as usize, "a scope has fewer than u32::MAX slots") };
         for (i, slot) in storage.slots.iter_mut().enumerate() {
             slot.write(Slot {
-                cb: iocb::default(),
+                cb: iocb {
+                    aio_data: nonce.wrapping_add(i as u64),
+                    ..iocb::default()
+                },
                 user_data: 0,
                 buffer: Buffer::None,
-                generation: 0,
-                discarded: 0,
+                discarded: Self::no_stamp(nonce),
                 next: if i + 1 < N { i as u32 + 1 } else { NONE },
                 state: State::Free,
             });
@@ -214,6 +259,11 @@ impl<'scope, const N: usize> Book<'scope, N> {
             nonce,
             _buffers: PhantomData,
         }
+    }
+
+    /// A value no stamp of the scope takes (its index part is [`NONE`], beyond every slot).
+    fn no_stamp(nonce: u64) -> u64 {
+        nonce.wrapping_add(u64::from(NONE))
     }
 
     /// A buffer [`erase`]d by this book, with the lifetime it was lent for.
@@ -250,20 +300,16 @@ impl<'scope, const N: usize> Book<'scope, N> {
         N - self.n_prepared - self.in_flight - self.done()
     }
 
-    /// The ticket of slot `index` at `generation`.
-    #[inline]
-    fn ticket(&self, index: usize, generation: u32) -> Ticket {
-        Ticket {
-            scope: self.nonce,
-            slot: index as u32,
-            generation,
-        }
-    }
-
     /// Stores `request` in a free slot, [`State::Busy`] and in no list; the request comes back
     /// when every slot is taken.
     #[inline]
     pub(crate) fn claim(&mut self, request: Request<'scope>) -> Result<Ticket, Request<'scope>> {
+        self.claim_index(request).map(|(ticket, _)| ticket)
+    }
+
+    /// [`Book::claim`], also giving the slot's index.
+    #[inline]
+    fn claim_index(&mut self, request: Request<'scope>) -> Result<(Ticket, u32), Request<'scope>> {
         let index = self.free as usize;
         // NONE is out of range: one bounds check tells an empty free list too.
         let Some(slot) = self.slots.get_mut(index) else {
@@ -271,29 +317,31 @@ impl<'scope, const N: usize> Book<'scope, N> {
         };
         self.free = slot.next;
         let (cb, buffer) = request.into_parts();
-        // Generation 0 never names a request, so `discarded == 0` means none was discarded.
-        let generation = slot.generation.wrapping_add(1).max(1);
-        let stamp = self.nonce ^ ((u64::from(generation) << 32) | index as u64);
+        // The next generation: no carry into the index part, which is below N.
+        let stamp = slot.cb.aio_data.wrapping_add(1 << 32);
         slot.user_data = cb.aio_data;
         slot.cb = iocb {
             aio_data: stamp,
             ..cb
         };
         slot.buffer = erase(buffer);
-        slot.generation = generation;
         slot.state = State::Busy;
-        Ok(self.ticket(index, generation))
+        let ticket = Ticket {
+            scope: self.nonce,
+            stamp,
+        };
+        Ok((ticket, index as u32))
     }
 
     /// [`Book::claim`], then appends the slot to the prepared batch.
     #[inline]
     pub(crate) fn prepare(&mut self, request: Request<'scope>) -> Result<Ticket, Request<'scope>> {
-        let ticket = self.claim(request)?;
-        // Fewer requests are prepared than there are slots, since one was free: in range.
-        if let Some(entry) = self.prepared.get_mut(self.n_prepared) {
-            entry.write(ticket.slot);
-            self.n_prepared += 1;
-        }
+        let (ticket, index) = self.claim_index(request)?;
+        debug_assert!(self.n_prepared < N);
+        // SAFETY: fewer requests are prepared than there are slots, since one was free (every
+        // prepared request holds a slot of its own), so `n_prepared < N`.
+        unsafe { self.prepared.get_unchecked_mut(self.n_prepared) }.write(index);
+        self.n_prepared += 1;
         Ok(ticket)
     }
 
@@ -303,7 +351,7 @@ impl<'scope, const N: usize> Book<'scope, N> {
         &mut self.slots[index].cb
     }
 
-    /// The claimed slot `index` was submitted.
+    /// The claimed slot was submitted.
     #[inline]
     pub(crate) fn launched(&mut self) {
         self.in_flight += 1;
@@ -367,7 +415,7 @@ impl<'scope, const N: usize> Book<'scope, N> {
             let index = self.prepared_at(k);
             let slot = &mut self.slots[index];
             slot.buffer = Buffer::None;
-            slot.discarded = slot.generation;
+            slot.discarded = slot.cb.aio_data;
             slot.state = State::Free;
             slot.next = self.free;
             self.free = index as u32;
@@ -390,58 +438,44 @@ impl<'scope, const N: usize> Book<'scope, N> {
         }
     }
 
-    /// The space a wait for up to `in_flight()` events writes them into.
+    /// For a wait of up to `in_flight()` events: the space after the done queue that the wait
+    /// writes the matched events into, and the slots to match them against. Then
+    /// [`Book::queued`].
     #[inline]
-    pub(crate) fn scratch(&mut self) -> &mut [Event] {
+    pub(crate) fn reaping(&mut self) -> (&mut [Event], Matcher<'_, N>) {
         self.make_room(self.in_flight);
         let end = (self.tail + self.in_flight).min(N);
-        &mut self.events[self.tail..end]
+        (
+            &mut self.events[self.tail..end],
+            Matcher {
+                slots: self.slots,
+                nonce: self.nonce,
+            },
+        )
     }
 
-    /// Matches the first `n` events of the scratch space to their slots: each that is this
-    /// scope's joins the done queue; anything else is dropped. Returns how many were this
-    /// scope's.
+    /// [`Book::reaping`] again, for the rest of the same wait: the same space (the queue is
+    /// not moved again).
     #[inline]
-    pub(crate) fn complete(&mut self, n: usize) -> usize {
-        let start = self.tail;
-        let end = (start + n).min(N);
-        let mut kept = start;
-        for k in start..end {
-            let event = *self.events[k].as_raw();
-            if self.take(&event) {
-                if kept != k {
-                    self.events[kept] = self.events[k];
-                }
-                kept += 1;
-            }
-        }
-        self.tail = kept;
-        self.in_flight -= kept - start;
-        kept - start
+    pub(crate) fn reaping_again(&mut self) -> (&mut [Event], Matcher<'_, N>) {
+        let end = (self.tail + self.in_flight).min(N);
+        (
+            &mut self.events[self.tail..end],
+            Matcher {
+                slots: self.slots,
+                nonce: self.nonce,
+            },
+        )
     }
 
-    /// True if `event` is the completion of an in-flight request of this scope, whose slot it
-    /// then marks done.
-    ///
-    /// Its stamp names the slot, and it is that slot's only if the stamp is the slot's current
-    /// one, the slot is busy (a prepared request's current stamp has never reached the kernel,
-    /// so busy means in flight here) and the event's iocb address is the slot's: an address
-    /// alone could be a stale request's, submitted through the unsafe API from memory the
-    /// slots now occupy, and a stamp alone could be forged by anyone who writes to the ring.
+    /// A wait after [`Book::reaping`] kept `kept` events (each matched to its slot) at the
+    /// front of the space it was given: they join the done queue.
     #[inline]
-    fn take(&mut self, event: &io_event) -> bool {
-        let index = (event.data ^ self.nonce) as u32 as usize;
-        let Some(slot) = self.slots.get_mut(index) else {
-            return false;
-        };
-        if slot.cb.aio_data != event.data
-            || slot.state != State::Busy
-            || address(&slot.cb) != event.obj
-        {
-            return false;
-        }
-        slot.state = State::Done;
-        true
+    pub(crate) fn queued(&mut self, kept: usize) {
+        // The space held at most `in_flight` events, and ended at N.
+        debug_assert!(kept <= self.in_flight && self.tail + kept <= N);
+        self.tail += kept;
+        self.in_flight -= kept;
     }
 
     /// Queues the completion of slot `index` with `res` and `res2`, not from the ring.
@@ -488,16 +522,19 @@ impl<'scope, const N: usize> Book<'scope, N> {
     pub(crate) fn pop_done(&mut self) -> Option<Completion<'scope>> {
         let event = *self.events.get(self.head..self.tail)?.first()?.as_raw();
         self.head += 1;
-        let index = (event.data ^ self.nonce) as u32 as usize;
+        let index = event.data.wrapping_sub(self.nonce) as u32 as usize;
         // Every queued event was matched to its slot: in range.
         let slot = self.slots.get_mut(index)?;
         let buffer = Self::restore(core::mem::replace(&mut slot.buffer, Buffer::None));
-        let (generation, user_data) = (slot.generation, slot.user_data);
+        let user_data = slot.user_data;
         slot.state = State::Free;
         slot.next = self.free;
         self.free = index as u32;
         Some(Completion {
-            ticket: self.ticket(index, generation),
+            ticket: Ticket {
+                scope: self.nonce,
+                stamp: event.data,
+            },
             event: Event::from_raw(io_event {
                 data: user_data,
                 ..event
@@ -523,16 +560,16 @@ impl<'scope, const N: usize> Book<'scope, N> {
 
     /// What `ticket` (of this scope) names now.
     pub(crate) fn lookup(&self, ticket: Ticket) -> Lookup {
-        let index = ticket.slot as usize;
+        let index = ticket.index();
         let Some(slot) = self.slots.get(index) else {
             return Lookup::Invalid; // no scope of this one's size issued it
         };
-        if slot.discarded == ticket.generation {
+        if slot.discarded == ticket.stamp {
             Lookup::Invalid // prepared, then discarded: it never ran
-        } else if slot.generation != ticket.generation {
-            Lookup::Complete // completed, and the slot reused
-        } else {
+        } else if slot.cb.aio_data == ticket.stamp {
             self.lookup_index(index).unwrap_or(Lookup::Invalid)
+        } else {
+            Lookup::Complete // completed, and the slot reused
         }
     }
 
@@ -598,18 +635,20 @@ mod tests {
         ptrs
     }
 
-    /// Delivers `events` as waits would: one at a time, each into the scratch space, while
-    /// anything is in flight (a scope never waits otherwise). Returns how many were taken.
+    /// Delivers `events` as a wait would (`Context::wait_keeping`): those the matcher takes
+    /// go to the front of the space, the rest are dropped, at most `in_flight` in all (a wait
+    /// never takes more). Returns how many were taken.
     fn deliver<const N: usize>(book: &mut Book<'_, N>, events: &[io_event]) -> usize {
-        let mut taken = 0;
-        for e in events {
-            let Some(first) = book.scratch().first_mut() else {
-                break;
-            };
-            *first = Event::from_raw(*e);
-            taken += book.complete(1);
+        let (space, mut matcher) = book.reaping();
+        let mut kept = 0;
+        for e in events.iter().take(space.len()) {
+            if matcher.take(e) {
+                space[kept] = Event::from_raw(*e);
+                kept += 1;
+            }
         }
-        taken
+        book.queued(kept);
+        kept
     }
 
     #[test]
@@ -738,7 +777,7 @@ mod tests {
             .prepare(Request::read(fd, &mut buf, 0).user_data(2))
             .unwrap();
         let c = book.prepare(Request::fsync(fd).user_data(3)).unwrap();
-        book.cancel_prepared(b.slot as usize);
+        book.cancel_prepared(b.index());
         assert_eq!((book.prepared(), book.done()), (2, 1));
         let ptrs = submit_all(&mut book);
         // SAFETY: slots of the live book.
@@ -763,7 +802,7 @@ mod tests {
             .unwrap();
         assert_eq!(book.free, NONE); // claimed: on no list
         assert!(book.claim(Request::fsync(fd)).is_err());
-        let back = book.unclaim(t.slot as usize);
+        let back = book.unclaim(t.index());
         assert_eq!((back.iocb().aio_data, back.iocb().aio_offset), (42, 9));
         assert_eq!(back.into_buffer().into_write(), Some(&data[..]));
         assert_eq!(walk_free(&book), 1);
@@ -791,7 +830,7 @@ mod tests {
         let mut none = ScopeSlots::<0>::new();
         let mut empty = Book::new(&mut none, NONCE);
         assert!(empty.prepare(Request::fsync(fd)).is_err());
-        assert_eq!((walk_free(&empty), empty.complete(0)), (0, 0));
+        assert_eq!((walk_free(&empty), deliver(&mut empty, &[])), (0, 0));
         assert!(empty.pop_done().is_none());
     }
 
@@ -823,7 +862,7 @@ mod tests {
     }
 
     fn stamp_of(t: Ticket) -> u64 {
-        NONCE ^ ((u64::from(t.generation) << 32) | u64::from(t.slot))
+        t.stamp
     }
 
     /// A descriptor number for iocbs that never reach a kernel.
