@@ -63,7 +63,10 @@ pub use request::{Buffer, IoPriority, IoPriorityClass, Request, RwFlags};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use rustix::io::Errno;
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub use scope::{Completion, Completions, Rejected, Scope, ScopeSlots, ScopedCancel, Ticket};
+pub use scope::{
+    Completion, Completions, Rejected, Scope, ScopeReaper, ScopeSlots, ScopedCancel,
+    SharedCompletions, SharedScope, Ticket,
+};
 
 /// The README's examples, compiled as doctests so they stay true.
 #[cfg(doctest)]

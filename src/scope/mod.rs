@@ -14,6 +14,7 @@
 //! several threads into one scope, [`Context::shared_scope`] gives a [`SharedScope`] that any
 //! thread may submit through, and a single [`ScopeReaper`].
 
+mod shared;
 mod slots;
 
 use core::cell::UnsafeCell;
@@ -29,6 +30,7 @@ use crate::owner::{ForkCheck, Owner};
 use crate::raw::iocb;
 use crate::request::{Buffer, Request};
 
+pub use shared::{ScopeReaper, SharedCompletions, SharedScope};
 pub use slots::ScopeSlots;
 use slots::{Book, Lookup};
 

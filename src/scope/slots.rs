@@ -136,10 +136,11 @@ pub(crate) fn address(cb: &iocb) -> u64 {
 
 /// `buffer` with its lifetime erased, for storage in a slot.
 #[inline]
-fn erase(buffer: Buffer<'_>) -> Buffer<'static> {
+pub(crate) fn erase(buffer: Buffer<'_>) -> Buffer<'static> {
     // SAFETY: a lifetime does not change a type's layout. The erased buffer is only ever
-    // given back as a `Buffer<'scope>` of the `Book<'scope>` that stored it (`restore`), and
-    // the storage is reset before any other book reads it, so no buffer outlives its borrow.
+    // given back with the lifetime it had, by the scope that stored it (`Book::restore`,
+    // `shared::restore`), and a scope's storage is reset before any other scope reads it, so
+    // no buffer outlives its borrow.
     unsafe { core::mem::transmute::<Buffer<'_>, Buffer<'static>>(buffer) }
 }
 
