@@ -86,6 +86,7 @@ impl<const N: usize> FreeStack<N> {
         }
     }
 
+    #[inline]
     fn pop(&self) -> Option<usize> {
         let mut head = self.head.load(Ordering::Acquire);
         loop {
@@ -105,6 +106,7 @@ impl<const N: usize> FreeStack<N> {
         }
     }
 
+    #[inline]
     fn push(&self, index: usize) {
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
@@ -273,6 +275,7 @@ impl<'scope, 'env, const N: usize> SharedScope<'scope, 'env, N> {
     /// Submits one request with its own `io_submit`, from any thread. When it is refused
     /// (`EAGAIN`: all `N` slots taken, [`Rejected::scope_full`], or the ring full; `EBADF`,
     /// `EINVAL`, ...) it comes back unsubmitted, with the reason; `EINVAL` in a forked child.
+    #[inline(always)]
     pub fn submit(&self, request: Request<'scope>) -> Result<Ticket, Rejected<'scope>> {
         if self.fork.forked() {
             return Err(Rejected {
@@ -350,10 +353,12 @@ impl<'scope, 'env, const N: usize> SharedScope<'scope, 'env, N> {
         self.in_flight.load(Ordering::Relaxed)
     }
 
+    #[inline]
     fn pop_free(&self) -> Option<usize> {
         self.free.pop()
     }
 
+    #[inline]
     fn push_free(&self, index: usize) {
         self.free.push(index)
     }
@@ -370,6 +375,7 @@ impl<'scope, 'env, const N: usize> SharedScope<'scope, 'env, N> {
     }
 
     /// True if `event` completes an in-flight request of this scope, whose slot it marks done.
+    #[inline]
     fn take(&self, event: &io_event) -> bool {
         let x = event.data.wrapping_sub(self.nonce);
         let (index, generation) = (x as u32 as usize, (x >> 32) as u32);
@@ -421,6 +427,7 @@ impl<'scope, 'env, const N: usize> SharedScope<'scope, 'env, N> {
     }
 
     /// Waits (as the reaper) for `min` completions; the caller checked the fork.
+    #[inline(always)]
     fn reap(
         &self,
         state: &mut ReaperState<'env, N>,
@@ -444,6 +451,7 @@ impl<'scope, 'env, const N: usize> SharedScope<'scope, 'env, N> {
     }
 
     /// The oldest completion not yet handed out; its slot goes back on the free stack.
+    #[inline]
     fn pop_done(&self, state: &mut ReaperState<'env, N>) -> Option<Completion<'scope>> {
         let event = *state.events.get(state.head..state.tail)?.first()?.as_raw();
         state.head += 1;
@@ -505,6 +513,7 @@ impl<'a, 'scope, 'env, const N: usize> ScopeReaper<'a, 'scope, 'env, N> {
     /// completions (or `timeout`) and returns every completion reaped so far, oldest first.
     /// `EINVAL` if `min` exceeds what is in flight and ready at the time of the call (so a
     /// reaper that may run ahead of the submitters should pass a timeout or ask for 0).
+    #[inline(always)]
     pub fn wait(
         &mut self,
         min: usize,
@@ -524,6 +533,7 @@ impl<'a, 'scope, 'env, const N: usize> ScopeReaper<'a, 'scope, 'env, N> {
         self.wait_inner(min, timeout, Some(mask))
     }
 
+    #[inline(always)]
     fn wait_inner(
         &mut self,
         min: usize,
@@ -595,6 +605,7 @@ impl<'a, 'scope, 'env, const N: usize> ScopeReaper<'a, 'scope, 'env, N> {
 impl<'scope, const N: usize> Iterator for SharedCompletions<'_, '_, 'scope, '_, N> {
     type Item = Completion<'scope>;
 
+    #[inline(always)]
     fn next(&mut self) -> Option<Completion<'scope>> {
         let scope = self.reaper.scope;
         // SAFETY: the one reaper, borrowed mutably by this iterator.
