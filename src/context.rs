@@ -476,7 +476,9 @@ impl Context {
         let ring = self.ring.as_mut().filter(|r| r.intact())?;
         // SAFETY: Event is repr(transparent) over io_event.
         let out = unsafe { &mut *(events as *mut [Event] as *mut [io_event]) };
-        Some(ring.reap_keeping(out, keep))
+        // Copy first, then match: two tight loops rather than one that runs out of registers.
+        let taken = ring.reap(out);
+        Some((taken, keep_in_place(&mut events[..taken], keep)))
     }
 
     /// The rest of a wait begun by [`Context::reap_ring_keeping`] (`seen` is what it returned),
@@ -492,7 +494,7 @@ impl Context {
         timeout: Option<Duration>,
         mask: Option<&SigSet>,
         seen: Option<(usize, usize)>,
-        mut keep: impl FnMut(&io_event) -> bool,
+        keep: impl FnMut(&io_event) -> bool,
     ) -> Result<usize, Errno> {
         let (taken, kept) = seen.unwrap_or((0, 0));
         // The events not kept left room: the rest lands after the kept ones.
@@ -503,15 +505,7 @@ impl Context {
             Err(_) if taken > 0 => return Ok(kept),
             Err(e) => return Err(e),
         };
-        let mut more = 0;
-        for k in 0..got {
-            let event = *rest[k].as_raw();
-            if keep(&event) {
-                rest[more] = rest[k];
-                more += 1;
-            }
-        }
-        Ok(kept + more)
+        Ok(kept + keep_in_place(&mut rest[..got], keep))
     }
 
     /// True if a completion of the request at `iocb` waits in the ring (`None`: cannot tell).
@@ -575,6 +569,22 @@ impl Context {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Keeps the events of `events` that `keep` accepts, in order, at its front; returns how many.
+#[inline]
+fn keep_in_place(events: &mut [Event], mut keep: impl FnMut(&io_event) -> bool) -> usize {
+    let mut kept = 0;
+    for k in 0..events.len() {
+        if keep(events[k].as_raw()) {
+            // Only when an event was dropped before this one (rare: stale or foreign ones).
+            if kept != k {
+                events[kept] = events[k];
+            }
+            kept += 1;
+        }
+    }
+    kept
 }
 
 /// [`Submitter::submit_raw`] on context `id`, owned by `owner`.

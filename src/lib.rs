@@ -49,7 +49,8 @@ mod request;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[allow(unsafe_code)]
 pub mod ring;
-// Submits iocbs whose buffers the borrow checker has pinned for the scope (`submit_raw`).
+// Submits iocbs whose buffers the borrow checker has pinned for the scope (`submit_raw`), and
+// keeps its slots in cells whose exclusive use it argues (single-threaded and shared scopes).
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[allow(unsafe_code)]
 mod scope;

@@ -184,37 +184,6 @@ impl Ring {
         n
     }
 
-    /// [`Ring::reap`], keeping only the events `keep` accepts: up to `out.len()` waiting
-    /// completions are taken from the ring (all of them released to the kernel), and those
-    /// `keep` returns true for are stored at the front of `out`, oldest first. Returns how
-    /// many were taken and how many kept.
-    #[inline]
-    pub(crate) fn reap_keeping(
-        &mut self,
-        out: &mut [io_event],
-        mut keep: impl FnMut(&io_event) -> bool,
-    ) -> (usize, usize) {
-        let (head, available) = self.window();
-        let n = (available as usize).min(out.len());
-        let out = &mut out[..n];
-        let (mut index, mut kept) = (head, 0);
-        for i in 0..n {
-            let event = self.event(index);
-            // Stored whether kept or not (the next one overwrites it if not): no branch.
-            // kept <= i < n = out.len().
-            out[kept.min(i)] = event;
-            kept += usize::from(keep(&event));
-            index += 1;
-            if index == self.nr {
-                index = 0;
-            }
-        }
-        if n > 0 {
-            self.head().store(index, Ordering::Release);
-        }
-        (n, kept)
-    }
-
     /// True if a completion for the request whose iocb address is `obj` is waiting in the ring.
     pub fn contains(&self, obj: u64) -> bool {
         let (head, available) = self.window();

@@ -589,9 +589,11 @@ impl<const N: usize> Inner<'_, '_, N> {
         mask: Option<&SigSet>,
     ) -> Result<usize, Errno> {
         let (space, mut matcher) = self.book.reaping();
+        // `move`: the matcher's fields travel with the closure, not behind a pointer to this
+        // frame that every store of an event could alias.
         match self
             .ctx
-            .reap_ring_keeping(space, min, |event| matcher.take(event))
+            .reap_ring_keeping(space, min, move |event| matcher.take(event))
         {
             Some((taken, kept)) if taken >= min => {
                 self.book.queued(kept);
