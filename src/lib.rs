@@ -52,7 +52,8 @@ mod request;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[allow(unsafe_code)]
 pub mod ring;
-// Submits iocbs whose buffers the borrow checker has pinned for the scope (`submit_raw`).
+// Submits iocbs whose buffers the borrow checker has pinned for the scope (`submit_raw`), and
+// keeps its slots in cells whose exclusive use it argues (single-threaded and shared scopes).
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[allow(unsafe_code)]
 mod scope;
@@ -68,7 +69,10 @@ pub use request::{Buffer, IoPriority, IoPriorityClass, Request, RwFlags};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use rustix::io::Errno;
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub use scope::{Completion, Completions, Rejected, Scope, ScopedCancel, Ticket};
+pub use scope::{
+    Completion, Completions, Rejected, Scope, ScopeReaper, ScopeSlots, ScopedCancel,
+    SharedCompletions, SharedScope, Ticket,
+};
 
 /// The README's examples, compiled as doctests so they stay true.
 #[cfg(doctest)]

@@ -158,7 +158,41 @@ fn unshared_page() -> usize {
     }
 }
 
+/// [`Owner::forked`] as one load and one compare, for hot paths: a word, and the value it
+/// holds in the owning process.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ForkCheck {
+    word: &'static AtomicU64,
+    token: u64,
+}
+
+/// The word of a [`ForkCheck`] without a token page: never written, so never "forked" (as
+/// [`Owner::forked`] says without one).
+static NEVER_WIPED: AtomicU64 = AtomicU64::new(0);
+
+impl ForkCheck {
+    /// [`Owner::forked`].
+    #[inline]
+    pub(crate) fn forked(&self) -> bool {
+        self.word.load(Ordering::Relaxed) != self.token
+    }
+}
+
 impl Owner {
+    /// [`Owner::forked`] without the branch on whether there is a token page.
+    pub(crate) fn fork_check(&self) -> ForkCheck {
+        match self.marker {
+            Some(word) => ForkCheck {
+                word,
+                token: self.token,
+            },
+            None => ForkCheck {
+                word: &NEVER_WIPED,
+                token: 0,
+            },
+        }
+    }
+
     /// The calling process.
     pub(crate) fn current() -> Owner {
         let marker = marker();

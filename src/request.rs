@@ -172,11 +172,13 @@ pub struct Request<'a> {
 // sound only because the iocb is the first field of a repr(C) Request.
 static_assertions::const_assert_eq!(core::mem::offset_of!(Request<'static>, cb), 0);
 
+#[inline]
 fn fd_of(fd: &impl AsFd) -> u32 {
     fd.as_fd().as_raw_fd() as u32
 }
 
 impl<'a> Request<'a> {
+    #[inline]
     fn new(op: u16, fd: BorrowedFd<'a>, buffer: Buffer<'a>, offset: u64) -> Request<'a> {
         let (addr, len) = match &buffer {
             Buffer::None => (0, 0),
@@ -206,11 +208,13 @@ impl<'a> Request<'a> {
     /// (`O_DIRECT`). On sockets, pipes and terminals a read or write can block inside
     /// submission until data or room is there: wait for readiness with [`Request::poll`] and
     /// transfer with [`RwFlags::NOWAIT`], or use the [`posix`](crate::posix) layer, which does.
+    #[inline]
     pub fn read(fd: BorrowedFd<'a>, buf: &'a mut [u8], offset: u64) -> Request<'a> {
         Request::new(raw::IOCB_CMD_PREAD, fd, Buffer::Read(buf), offset)
     }
 
     /// `IOCB_CMD_PWRITE`: write `buf` at `offset`.
+    #[inline]
     pub fn write(fd: BorrowedFd<'a>, buf: &'a [u8], offset: u64) -> Request<'a> {
         Request::new(raw::IOCB_CMD_PWRITE, fd, Buffer::Write(buf), offset)
     }
@@ -291,27 +295,32 @@ impl<'a> Request<'a> {
     ///     s.submit(Request::readv(file.as_fd(), &mut iov, 8)).unwrap();
     /// });
     /// ```
+    #[inline]
     pub fn readv(fd: BorrowedFd<'a>, bufs: impl Into<ReadVecs<'a>>, offset: u64) -> Request<'a> {
         Request::new(raw::IOCB_CMD_PREADV, fd, Buffer::ReadV(bufs.into()), offset)
     }
 
     /// `IOCB_CMD_PWRITEV`: write `bufs`, in order, at `offset`.
+    #[inline]
     pub fn writev(fd: BorrowedFd<'a>, bufs: &'a [IoSlice<'a>], offset: u64) -> Request<'a> {
         Request::new(raw::IOCB_CMD_PWRITEV, fd, Buffer::WriteV(bufs), offset)
     }
 
     /// `IOCB_CMD_FSYNC`: flush the file's data and metadata.
+    #[inline]
     pub fn fsync(fd: BorrowedFd<'a>) -> Request<'a> {
         Request::new(raw::IOCB_CMD_FSYNC, fd, Buffer::None, 0)
     }
 
     /// `IOCB_CMD_FDSYNC`: flush the file's data (and the metadata needed to read it).
+    #[inline]
     pub fn fdsync(fd: BorrowedFd<'a>) -> Request<'a> {
         Request::new(raw::IOCB_CMD_FDSYNC, fd, Buffer::None, 0)
     }
 
     /// `IOCB_CMD_POLL` (Linux 4.19): completes when `fd` is ready for `events`; the result is
     /// the ready mask. The only request kind the kernel can cancel.
+    #[inline]
     pub fn poll(fd: BorrowedFd<'a>, events: PollFlags) -> Request<'a> {
         let mut r = Request::new(raw::IOCB_CMD_POLL, fd, Buffer::None, 0);
         // `bits()` is u16 or i16 depending on rustix's backend; the kernel wants the 16-bit mask.
@@ -322,18 +331,21 @@ impl<'a> Request<'a> {
     }
 
     /// The value returned in the completion's [`Event::user_data`](crate::Event::user_data).
+    #[inline]
     pub fn user_data(mut self, data: u64) -> Request<'a> {
         self.cb.aio_data = data;
         self
     }
 
     /// `IOCB_FLAG_RESFD`: the kernel adds 1 to `eventfd` when this request completes.
+    #[inline]
     pub fn eventfd(self, eventfd: BorrowedFd<'a>) -> Request<'a> {
         self.eventfd_unchecked(&eventfd)
     }
 
     /// [`Request::eventfd`] for an eventfd whose lifetime the caller guarantees some other way
     /// (it must stay open until the request has been reaped).
+    #[inline]
     pub(crate) fn eventfd_unchecked(mut self, eventfd: &impl AsFd) -> Request<'a> {
         self.cb.aio_flags |= raw::IOCB_FLAG_RESFD;
         self.cb.aio_resfd = fd_of(eventfd);
@@ -341,6 +353,7 @@ impl<'a> Request<'a> {
     }
 
     /// `IOCB_FLAG_IOPRIO`: the request's I/O priority.
+    #[inline]
     pub fn priority(mut self, priority: IoPriority) -> Request<'a> {
         self.cb.aio_flags |= raw::IOCB_FLAG_IOPRIO;
         self.cb.aio_reqprio = priority.bits() as i16;
@@ -348,6 +361,7 @@ impl<'a> Request<'a> {
     }
 
     /// Per-request `RWF_*` flags (reads and writes; the kernel rejects them on other kinds).
+    #[inline]
     pub fn flags(mut self, flags: RwFlags) -> Request<'a> {
         // The kernel's __kernel_rwf_t is an int; the bits are the same.
         self.cb.aio_rw_flags = flags.bits() as i32;
@@ -356,25 +370,36 @@ impl<'a> Request<'a> {
 
     /// Moves the request to another file offset, for callers that reuse one request value
     /// (the kernel copies the iocb at submission, so this never affects one in flight).
+    #[inline]
     pub fn set_offset(&mut self, offset: u64) {
         self.cb.aio_offset = offset as i64;
     }
 
     /// The `iocb` as it will be submitted.
+    #[inline]
     pub fn iocb(&self) -> &iocb {
         &self.cb
     }
 
     /// True for the kinds the kernel can cancel (POLL).
+    #[inline]
     pub fn is_cancelable(&self) -> bool {
         self.cb.aio_lio_opcode == raw::IOCB_CMD_POLL
     }
 
     /// Takes the request apart, giving its buffer back.
+    #[inline]
     pub fn into_buffer(self) -> Buffer<'a> {
         self.buffer
     }
 
+    /// The iocb and the buffer, for storage apart.
+    #[inline]
+    pub(crate) fn into_parts(self) -> (iocb, Buffer<'a>) {
+        (self.cb, self.buffer)
+    }
+
+    #[inline]
     pub(crate) fn from_parts(cb: iocb, buffer: Buffer<'a>) -> Request<'a> {
         Request {
             cb,

@@ -80,10 +80,12 @@ impl Ring {
     }
 
     /// Number of event slots.
+    #[inline]
     pub fn nr(&self) -> u32 {
         self.nr
     }
 
+    #[inline]
     fn word(&self, offset: usize) -> &AtomicU32 {
         // SAFETY: every caller passes the offset of one of the header's u32 fields, so the word
         // is inside the mapping and 4-aligned (the mapping is page-aligned); the kernel accesses
@@ -92,32 +94,29 @@ impl Ring {
     }
 
     /// True while the header still describes the ring attached to (nothing scribbled on it).
+    #[inline]
     pub fn intact(&self) -> bool {
-        self.word(core::mem::offset_of!(aio_ring, magic))
-            .load(Ordering::Relaxed)
-            == AIO_RING_MAGIC
-            && self
-                .word(core::mem::offset_of!(aio_ring, incompat_features))
-                .load(Ordering::Relaxed)
-                == AIO_RING_INCOMPAT_FEATURES
-            && self
-                .word(core::mem::offset_of!(aio_ring, header_length))
-                .load(Ordering::Relaxed) as usize
-                == HEADER_LEN
-            && self
-                .word(core::mem::offset_of!(aio_ring, nr))
-                .load(Ordering::Relaxed)
-                == self.nr
+        let load = |offset| self.word(offset).load(Ordering::Relaxed);
+        // One branch for the four words: each XOR is 0 exactly when the word is as expected.
+        (load(core::mem::offset_of!(aio_ring, magic)) ^ AIO_RING_MAGIC)
+            | (load(core::mem::offset_of!(aio_ring, incompat_features))
+                ^ AIO_RING_INCOMPAT_FEATURES)
+            | (load(core::mem::offset_of!(aio_ring, header_length)) ^ HEADER_LEN as u32)
+            | (load(core::mem::offset_of!(aio_ring, nr)) ^ self.nr)
+            == 0
     }
 
+    #[inline]
     fn head(&self) -> &AtomicU32 {
         self.word(core::mem::offset_of!(aio_ring, head))
     }
 
+    #[inline]
     fn tail(&self) -> &AtomicU32 {
         self.word(core::mem::offset_of!(aio_ring, tail))
     }
 
+    #[inline]
     fn event(&self, index: u32) -> io_event {
         debug_assert!(index < self.nr);
         // SAFETY: index < nr, so the event lies inside the 32 + 32 * nr bytes the kernel mapped;
@@ -145,6 +144,7 @@ impl Ring {
     }
 
     /// The `(head, available)` pair, both within the ring.
+    #[inline]
     fn window(&self) -> (u32, u32) {
         let head = self.wrap(self.head().load(Ordering::Relaxed));
         let tail = self.wrap(self.tail().load(Ordering::Acquire));
@@ -157,12 +157,14 @@ impl Ring {
     }
 
     /// Number of completions waiting in the ring.
+    #[inline]
     pub fn pending(&self) -> usize {
         self.window().1 as usize
     }
 
     /// Copies up to `out.len()` waiting completions into `out`, oldest first, and releases their
     /// slots to the kernel. Returns how many were copied.
+    #[inline]
     pub fn reap(&mut self, out: &mut [io_event]) -> usize {
         let (head, available) = self.window();
         let n = (available as usize).min(out.len());

@@ -899,8 +899,24 @@ struct DirectBuf([u8; 1 << 20]);
 
 /// Runs a one-slot scope with an O_DIRECT read of `len` bytes. With `wait`, returns the slot's
 /// iocb address; without, returns as soon as the read is submitted (the scope drains it).
+/// The scope runs a few KiB below this frame (wherever the compiler puts the slots within
+/// its frame), so that `plant_poll_at`'s scratch area, in a frame at this one's depth, covers
+/// the slot.
 #[inline(never)]
 fn one_slot_scope(
+    ctx: &mut Context,
+    fd: std::os::fd::BorrowedFd<'_>,
+    buf: &mut DirectBuf,
+    len: usize,
+    wait: bool,
+) -> u64 {
+    let pad = [0u8; 8192];
+    std::hint::black_box(&pad);
+    one_slot_scope_below(ctx, fd, buf, len, wait)
+}
+
+#[inline(never)]
+fn one_slot_scope_below(
     ctx: &mut Context,
     fd: std::os::fd::BorrowedFd<'_>,
     buf: &mut DirectBuf,

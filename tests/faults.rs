@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use linux_aio::posix::{self, Aiocb, CancelStatus, ListMode};
+use linux_aio::posix::{self, Aiocb, CancelStatus, ListMode, Listed};
 use linux_aio::raw::{self, io_event, iocb};
 use linux_aio::{
     Buffer, Cancel, Context, Errno, Event, Request, ScopedCancel, SigSet, SubmitError,
@@ -479,9 +479,11 @@ fn era_4_17_posix_streams() {
         assert_eq!(aio.aio_return(ids[1]).unwrap().result, Ok(4));
         // lio_listio(Wait) with a stream write that has room ends at once, and succeeds.
         let list = [Aiocb::write(w.as_fd(), b"x", 0)];
-        let mut status = [Err(Errno::INVAL); 1];
-        assert_eq!(aio.lio_listio(ListMode::Wait, list, &mut status), Ok(()));
-        let id = status[0].unwrap();
+        let listed = aio.lio_listio(ListMode::Wait, list);
+        assert_eq!(listed.result, Ok(()));
+        let [Ok(id)] = listed.status else {
+            panic!("refused: {:?}", listed.status)
+        };
         assert_eq!(aio.aio_return(id).unwrap().result, Ok(1));
     })
     .unwrap();
@@ -738,9 +740,8 @@ fn submit_posix() {
             Aiocb::write(f.file.as_fd(), &odd, 8),
             Aiocb::write(f.file.as_fd(), &small, 785),
         ];
-        let mut status = [Err(Errno::INVAL); 3];
-        let listed = aio.lio_listio(ListMode::Wait, list, &mut status);
-        let ids = status.map(Result::unwrap);
+        let Listed { result: listed, status } = aio.lio_listio(ListMode::Wait, list);
+        let ids = status.map(|s| s.expect("every entry is accepted"));
         let results: Vec<_> = ids
             .iter()
             .map(|&id| aio.aio_return(id).unwrap().result)

@@ -1356,7 +1356,9 @@ fn zero_slot_scope() -> Outcome {
     let mut b = [0u8; 4];
     posix::with::<0, _>(Some(&mut ctx), |aio| {
         assert_eq!(
-            aio.aio_read(Aiocb::read(f.file.as_fd(), &mut b, 0)).err(),
+            aio.aio_read(Aiocb::read(f.file.as_fd(), &mut b, 0))
+                .err()
+                .map(|r| r.error),
             Some(Errno::AGAIN)
         );
     })
@@ -1364,8 +1366,8 @@ fn zero_slot_scope() -> Outcome {
     Passed
 }
 
-/// Doc of Scope::cancel: "EINVAL ... for a prepared request that was not submitted (see
-/// Scope::discard_prepared)". After discard_prepared, what does the ticket give?
+/// Doc of Scope::cancel: a prepared request that was not submitted leaves the batch
+/// (`Canceled`, its completion `ECANCELED`); one that was discarded gives `EINVAL`.
 fn discarded_prepared_ticket() -> Outcome {
     let mut ctx = need_aio!(8);
     let efd = eventfd();
@@ -1373,7 +1375,23 @@ fn discarded_prepared_ticket() -> Outcome {
         let t = s
             .prepare(Request::poll(efd.as_fd(), PollFlags::IN))
             .unwrap();
-        assert_eq!(s.cancel(t), Err(Errno::INVAL));
+        assert_eq!(s.cancel(t), Ok(ScopedCancel::Canceled));
+        assert_eq!((s.prepared(), s.in_flight()), (0, 0));
+        assert_eq!(
+            s.submit_prepared(),
+            Ok(0),
+            "the cancelled request left the batch"
+        );
+        let done: Vec<_> = s.wait(1, None).unwrap().collect();
+        assert_eq!(done.len(), 1);
+        assert_eq!(
+            (done[0].ticket, done[0].event.result()),
+            (t, Err(Errno::CANCELED))
+        );
+        assert_eq!(s.cancel(t), Ok(ScopedCancel::AlreadyComplete));
+        let t = s
+            .prepare(Request::poll(efd.as_fd(), PollFlags::IN))
+            .unwrap();
         s.discard_prepared();
         let after = s.cancel(t);
         // Never submitted, never completed. AlreadyComplete is not true of it.
@@ -1459,7 +1477,7 @@ fn posix_eventfd_notify_on_a_regular_file() -> Outcome {
             Aiocb::read(data.file.as_fd(), &mut b, 0).notify(Notify::Eventfd(victim.file.as_fd())),
         );
         assert_eq!(
-            refused.err(),
+            refused.err().map(|r| r.error),
             Some(Errno::INVAL),
             "a regular file as the eventfd"
         );

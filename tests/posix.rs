@@ -70,6 +70,10 @@ fn main() {
             ),
             ("return_once_and_in_progress", return_once_and_in_progress),
             ("capacity_exceeded_is_eagain", capacity_exceeded_is_eagain),
+            (
+                "refused_control_blocks_come_back",
+                refused_control_blocks_come_back,
+            ),
             ("scope_end_cancels_pending", scope_end_cancels_pending),
             (
                 "stream_write_is_written_whole",
@@ -474,13 +478,54 @@ fn files_read_write_fsync() -> Outcome {
         // The wrong operation for the function is refused.
         assert_eq!(
             aio.aio_read(Aiocb::sync(file.as_fd(), SyncMode::Sync))
-                .err(),
+                .err()
+                .map(|r| r.error),
             Some(Errno::INVAL)
         );
     })
     .unwrap();
     assert!(back == data, "data read back differs");
     assert_eq!(std::fs::read(&s.path).unwrap()[100..], data[..]);
+    Passed
+}
+
+/// A control block the layer does not queue comes back (`Refused`), buffer and all, as
+/// `Scope::submit` hands back a rejected request: retried once a block is free, it succeeds,
+/// and a refused block's buffer can be used again at once, inside `with`.
+fn refused_control_blocks_come_back() -> Outcome {
+    let mut ctx = ctx();
+    need_async!(ctx);
+    let (r, w) = pipe();
+    let (mut first, mut second) = ([0u8; 4], [0u8; 4]);
+    posix::with::<1, _>(ctx.as_mut(), |aio| {
+        let pending = aio.aio_read(Aiocb::read(r.as_fd(), &mut first, 0)).unwrap();
+        let refused = aio
+            .aio_read(Aiocb::read(r.as_fd(), &mut second, 0).reqprio(3))
+            .unwrap_err();
+        assert_eq!(refused.error, Errno::AGAIN, "one control block, in use");
+        assert_eq!(
+            std::os::fd::AsRawFd::as_raw_fd(&refused.aiocb.fd()),
+            std::os::fd::AsRawFd::as_raw_fd(&r)
+        );
+        rustix::io::write(&w, b"abcdefgh").unwrap();
+        settle(aio, pending);
+        assert_eq!(aio.aio_return(pending).unwrap().result, Ok(4));
+        // Retried as it came back: queued now, and it reads the rest.
+        let retried = aio.aio_read(refused.aiocb).unwrap();
+        settle(aio, retried);
+        let done = aio.aio_return(retried).unwrap();
+        assert_eq!(done.result, Ok(4));
+        let again = done.buffer.into_read().unwrap();
+        assert_eq!(again, b"efgh");
+        // Refused for a reason of its own (a read on the write end): the buffer is free again.
+        let refused = aio.aio_read(Aiocb::read(w.as_fd(), again, 0)).unwrap_err();
+        assert_eq!(refused.error, Errno::BADF);
+        let buf = refused.aiocb.into_buffer().into_read().unwrap();
+        buf[0] = 9;
+        assert_eq!(buf, &[9, b'f', b'g', b'h']);
+    })
+    .unwrap();
+    assert_eq!(&first, b"abcd");
     Passed
 }
 
@@ -603,14 +648,15 @@ fn lio_listio_partial_failure() -> Outcome {
         let list = data
             .each_ref()
             .map(|d| Aiocb::write(file.as_fd(), d, u64::from(d[0]) * 16));
-        let mut status = [Err(Errno::INVAL); 4];
-        assert_eq!(
-            aio.lio_listio(ListMode::NoWait, list, &mut status),
-            Err(Errno::AGAIN)
-        );
-        assert!(status[..3].iter().all(|s| s.is_ok()), "{status:?}");
-        assert_eq!(status[3], Err(Errno::AGAIN), "beyond capacity");
-        for id in status[..3].iter().map(|s| s.unwrap()) {
+        let listed = aio.lio_listio(ListMode::NoWait, list);
+        assert_eq!(listed.result, Err(Errno::AGAIN));
+        let [a, b, c, Err(refused)] = listed.status else {
+            panic!("the fourth entry was queued: {:?}", listed.status)
+        };
+        assert_eq!(refused.error, Errno::AGAIN, "beyond capacity");
+        // The refused control block comes back whole, buffer and all.
+        assert_eq!(refused.aiocb.into_buffer().into_write(), Some(&data[3][..]));
+        for id in [a, b, c].map(|s| s.unwrap()) {
             settle(aio, id);
             assert_eq!(aio.aio_return(id).unwrap().result, Ok(16));
         }
@@ -633,13 +679,15 @@ fn lio_listio_wait_reports_eio() -> Outcome {
             Aiocb::write(read_only.as_fd(), &b, 0),
             Aiocb::write(file.as_fd(), &c, u64::MAX),
         ];
-        let mut status = [Err(Errno::INVAL); 3];
+        let listed = aio.lio_listio(ListMode::Wait, list);
+        assert_eq!(listed.result, Err(Errno::IO));
+        let status = listed.status;
         assert_eq!(
-            aio.lio_listio(ListMode::Wait, list, &mut status),
-            Err(Errno::IO)
+            status[1].as_ref().err().map(|r| r.error),
+            Some(Errno::BADF),
+            "the refused entry's status"
         );
-        assert_eq!(status[1], Err(Errno::BADF), "the refused entry's status");
-        let (good, bad) = (status[0].unwrap(), status[2].unwrap());
+        let (good, bad) = (*status[0].as_ref().unwrap(), *status[2].as_ref().unwrap());
         assert_eq!(aio.aio_error(good), Ok(()), "the good write's own status");
         assert_eq!(
             aio.aio_error(bad),
@@ -674,15 +722,21 @@ fn impossible_requests_fail_at_once() -> Outcome {
     let t0 = Instant::now();
     posix::with::<4, _>(ctx.as_mut(), |aio| {
         assert_eq!(
-            aio.aio_read(Aiocb::read(w.as_fd(), &mut a, 0)).err(),
+            aio.aio_read(Aiocb::read(w.as_fd(), &mut a, 0))
+                .err()
+                .map(|r| r.error),
             Some(Errno::BADF)
         );
         assert_eq!(
-            aio.aio_write(Aiocb::write(r.as_fd(), &msg, 0)).err(),
+            aio.aio_write(Aiocb::write(r.as_fd(), &msg, 0))
+                .err()
+                .map(|r| r.error),
             Some(Errno::BADF)
         );
         assert_eq!(
-            aio.aio_read(Aiocb::read(dir.as_fd(), &mut d, 0)).err(),
+            aio.aio_read(Aiocb::read(dir.as_fd(), &mut d, 0))
+                .err()
+                .map(|r| r.error),
             Some(Errno::ISDIR)
         );
         let f = aio
@@ -696,7 +750,7 @@ fn impossible_requests_fail_at_once() -> Outcome {
                 Aiocb::write(s.file.as_fd(), &msg, 0).notify(Notify::Eventfd(not_eventfd)),
             );
             assert_eq!(
-                refused.err(),
+                refused.err().map(|r| r.error),
                 Some(Errno::INVAL),
                 "a notification fd that is no eventfd"
             );
@@ -766,7 +820,9 @@ fn capacity_exceeded_is_eagain() -> Outcome {
         let a = aio.aio_write(Aiocb::write(file.as_fd(), &data, 0)).unwrap();
         let b = aio.aio_write(Aiocb::write(file.as_fd(), &data, 4)).unwrap();
         assert_eq!(
-            aio.aio_write(Aiocb::write(file.as_fd(), &data, 8)).err(),
+            aio.aio_write(Aiocb::write(file.as_fd(), &data, 8))
+                .err()
+                .map(|r| r.error),
             Some(Errno::AGAIN)
         );
         for id in [a, b] {
@@ -943,10 +999,13 @@ fn child_lio_listio_eintr() -> ! {
             main.signal(libc::SIGUSR1); // the main thread waits in lio_listio below
         });
         posix::with::<4, _>(ctx.as_mut(), |aio| {
-            let mut status = [Err(Errno::INVAL)];
             let list = [Aiocb::read(r.as_fd(), &mut buf, 0)];
-            let ret = aio.lio_listio(ListMode::Wait, list, &mut status);
-            let still = status[0].map(|id| aio.aio_error(id));
+            let listed = aio.lio_listio(ListMode::Wait, list);
+            let ret = listed.result;
+            let still = listed.status[0]
+                .as_ref()
+                .map(|&id| aio.aio_error(id))
+                .map_err(|r| r.error);
             println!("lio_listio: {ret:?}, then aio_error: {still:?}");
             i32::from(!(ret == Err(Errno::INTR) && still == Ok(Err(Errno::INPROGRESS))))
         })
@@ -1050,12 +1109,16 @@ fn fork_inside_the_layer() -> Outcome {
                 aio.aio_return(write).err() == Some(Errno::INVAL),
                 aio.aio_suspend(&[read], Some(Duration::from_millis(50))) == Err(Errno::INVAL),
                 aio.aio_cancel(r.as_fd(), None) == Err(Errno::INVAL),
-                aio.aio_read(Aiocb::read(file.as_fd(), &mut other, 0)).err() == Some(Errno::INVAL),
+                aio.aio_read(Aiocb::read(file.as_fd(), &mut other, 0))
+                    .err()
+                    .map(|r| r.error)
+                    == Some(Errno::INVAL),
                 aio.progress() == Err(Errno::INVAL),
                 {
-                    let mut st = [Ok(read)];
                     let list = [Aiocb::sync(file.as_fd(), SyncMode::Sync)];
-                    aio.lio_listio(ListMode::NoWait, list, &mut st) == Err(Errno::INVAL)
+                    let listed = aio.lio_listio(ListMode::NoWait, list);
+                    listed.result == Err(Errno::INVAL)
+                        && matches!(&listed.status[0], Err(r) if r.error == Errno::INVAL)
                 },
             ];
             let failed = checks.iter().position(|ok| !ok).map_or(0, |i| i as i32 + 1);

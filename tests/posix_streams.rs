@@ -912,7 +912,7 @@ fn fsync_on_read_only_fd_is_ebadf() -> Outcome {
     let ro = std::fs::File::open(&s.path).unwrap();
     posix::with::<4, _>(ctx.as_mut(), |aio| {
         let r = match aio.aio_fsync(Aiocb::sync(ro.as_fd(), SyncMode::Sync)) {
-            Err(e) => Err(e),
+            Err(e) => Err(e.error),
             Ok(id) => {
                 assert!(settle(aio, id, Duration::from_secs(5)));
                 aio.aio_return(id).unwrap().result.map(drop)
@@ -935,7 +935,7 @@ fn fsync_of_a_directory_works() -> Outcome {
     assert_eq!(rustix::fs::fsync(&dir), Ok(()), "fsync() of the directory");
     posix::with::<2, _>(ctx.as_mut(), |aio| {
         let r = match aio.aio_fsync(Aiocb::sync(dir.as_fd(), SyncMode::Sync)) {
-            Err(e) => Err(e),
+            Err(e) => Err(e.error),
             Ok(id) => {
                 assert!(settle(aio, id, Duration::from_secs(5)));
                 aio.aio_return(id).unwrap().result.map(drop)
@@ -1028,7 +1028,7 @@ fn reqprio_out_of_range_is_einval() -> Outcome {
     posix::with::<4, _>(ctx.as_mut(), |aio| {
         let r = aio.aio_write(Aiocb::write(file.as_fd(), b"x", 0).reqprio(200));
         println!("aio_write with reqprio 200: {r:?}");
-        assert_eq!(r.err(), Some(Errno::INVAL));
+        assert_eq!(r.err().map(|r| r.error), Some(Errno::INVAL));
     })
     .unwrap();
     Passed
@@ -1560,18 +1560,18 @@ fn lio_wait_eintr_with_sa_restart() -> Outcome {
     let mut buf = [0u8; 4];
     let s = Scratch::new("lio");
     posix::with::<4, _>(ctx.as_mut(), |aio| {
-        let mut status = [Err(Errno::INVAL), Err(Errno::INVAL)];
         signal_me_in(200);
         let t = Instant::now();
         let list = [
             Aiocb::write(s.file.as_fd(), b"zz", 0),
             Aiocb::read(r.as_fd(), &mut buf, 0),
         ];
-        let res = aio.lio_listio(ListMode::Wait, list, &mut status);
+        let listed = aio.lio_listio(ListMode::Wait, list);
+        let res = listed.result;
         println!("lio_listio: {res:?} after {:?}", t.elapsed());
         assert_eq!(res, Err(Errno::INTR));
         assert!(t.elapsed() < Duration::from_secs(2));
-        let read = status[1].unwrap();
+        let read = *listed.status[1].as_ref().unwrap();
         assert_eq!(aio.aio_error(read), Err(Errno::INPROGRESS));
         rustix::io::write(&w, b"late").unwrap();
         assert!(settle(aio, read, Duration::from_secs(2)));

@@ -1,5 +1,5 @@
 //! `linux-aio-bench`: this crate against libaio, a hand-written C floor loop, io_uring and
-//! pread, on the scenarios of issue 7. Run it through `cargo xtask bench [--quick] [--json]`.
+//! pread, on the scenarios of issues 7 and 12. Run it through `cargo xtask bench [--quick] [--json]`.
 //!
 //! How a run goes:
 //! 1. The 1 GiB test file is made once under `target/bench-data` and reused; it is read through
@@ -32,13 +32,13 @@ static ALLOCATOR: alloc::Counting = alloc::Counting;
 
 const USAGE: &str = "\
 usage: linux-aio-bench [--quick] [--json] [--reps N] [--sample-ms MS]
-                       [--only poll,buffered,direct,setup] [--competitors KEY,...]
+                       [--only poll,buffered,direct,setup,threads] [--competitors KEY,...]
                        [--case CASE,...] [--data-dir DIR] [--count N]
   --quick         5 repetitions of ~25 ms samples (about 20 s) instead of 15 of ~120 ms
   --json          print the figures as JSON instead of tables
-  --only          run only these scenarios
+  --only          run only these scenarios: poll, buffered, direct, setup, threads
   --competitors   run only these competitors: linux-aio-ring, linux-aio-syscall,
-                  linux-aio-scope, libaio, c-floor, io_uring, pread,
+                  linux-aio-scope, linux-aio-shared, libaio, c-floor, io_uring, pread,
                   linux-aio-async, tokio-fs, tokio-uring (the last three: QD32 reads)
   --case          run only the cells with these exact case names (\"batch 8\", \"ext4 QD32\")
   --data-dir      where the 1 GiB file is kept (default: target/bench-data)
@@ -261,10 +261,11 @@ fn build_cells(opts: &Options, prep: &Prepared) -> Vec<Cell> {
             .collect()
     };
     // Every synchronous competitor, then without the plain pread loop, which has no batches
-    // or queue depth; the async rows run the QD32 read cells only.
+    // or queue depth; the async rows run the QD32 read cells only. The shared scope has a
+    // scenario of its own.
     let with_pread: Vec<Competitor> = Competitor::ALL
         .into_iter()
-        .filter(|c| !c.is_async())
+        .filter(|c| !c.is_async() && *c != Competitor::OursShared)
         .collect();
     let aio: Vec<Competitor> = with_pread
         .iter()
@@ -273,7 +274,7 @@ fn build_cells(opts: &Options, prep: &Prepared) -> Vec<Cell> {
         .collect();
     let aio_and_async: Vec<Competitor> = Competitor::ALL
         .into_iter()
-        .filter(|&c| c != Competitor::Pread)
+        .filter(|&c| c != Competitor::Pread && c != Competitor::OursShared)
         .collect();
     let mut cells = Vec::new();
     for scenario in opts.scenarios.iter().copied() {
@@ -332,6 +333,12 @@ fn build_cells(opts: &Options, prep: &Prepared) -> Vec<Cell> {
                     cells.push(cell);
                 }
             }
+            Scenario::Threads => cells.push(Cell::new(
+                scenario,
+                "2 threads QD16".into(),
+                Work::Threads { cap: 16 },
+                &pick(&[Competitor::OursRing, Competitor::OursShared]),
+            )),
             Scenario::Setup => {
                 let mut cell = Cell::new(
                     scenario,

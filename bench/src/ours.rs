@@ -254,3 +254,178 @@ pub fn setup_teardown(depth: u32, iterations: u64) -> Result<Sample> {
     }
     Ok(sample)
 }
+
+/// Spins until `go` is set: the helper thread is spawned (which allocates) before the timed
+/// loop starts, and released by it.
+fn wait_for(go: &std::sync::atomic::AtomicBool) {
+    while !go.load(std::sync::atomic::Ordering::Acquire) {
+        std::hint::spin_loop();
+    }
+}
+
+/// `total` always-ready POLLs from two threads, one request per `io_submit`, at most `cap`
+/// in flight, through the direct API: each thread submits its own prebuilt `Request` with
+/// `unsafe Submitter::submit` (an atomic counter keeps the cap), and this thread, which
+/// submits the other half, reaps with the `Reaper`.
+pub fn poll_threads(
+    ctx: &mut Context,
+    efd: BorrowedFd<'_>,
+    cap: usize,
+    total: u64,
+) -> Result<Sample> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let (submitter, mut reaper) = ctx.split();
+    let in_flight = AtomicUsize::new(0);
+    let go = AtomicBool::new(false);
+    let theirs = total / 2;
+    // Takes one of the `cap` places, or says there is none.
+    let take = |in_flight: &AtomicUsize| {
+        if in_flight.fetch_add(1, Ordering::Relaxed) < cap {
+            true
+        } else {
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+            false
+        }
+    };
+    std::thread::scope(|t| {
+        let helper = t.spawn(|| -> Result<()> {
+            let mut req = Request::poll(efd, PollFlags::IN);
+            wait_for(&go);
+            let mut sent = 0;
+            while sent < theirs {
+                if !take(&in_flight) {
+                    std::thread::yield_now();
+                    continue;
+                }
+                // SAFETY: a POLL names no buffer; the eventfd outlives the loop, and every
+                // request is reaped by the main thread before this function returns.
+                unsafe { submitter.submit(&mut [&mut req]) }.map_err(|e| failed("submit", e))?;
+                sent += 1;
+            }
+            Ok(())
+        });
+        let mut req = Request::poll(efd, PollFlags::IN);
+        let mut events = [Event::default(); 64];
+        let m = Measure::start();
+        go.store(true, Ordering::Release);
+        let (mut sent, mut done) = (0, 0);
+        while done < total {
+            let mut submitted = false;
+            if sent < total - theirs && take(&in_flight) {
+                // SAFETY: as in the helper.
+                unsafe { submitter.submit(&mut [&mut req]) }.map_err(|e| failed("submit", e))?;
+                sent += 1;
+                submitted = true;
+            }
+            // Reap what is ready; with nothing of its own to submit, wait for one (taken
+            // places are requests submitted or about to be, which complete at once), or let
+            // the other thread run.
+            let n = if submitted {
+                reaper.try_wait(&mut events)
+            } else if in_flight.load(Ordering::Relaxed) > 0 {
+                reaper.wait(&mut events, 1, None)
+            } else {
+                std::thread::yield_now();
+                Ok(0)
+            }
+            .map_err(|e| failed("wait", e))?;
+            for e in &events[..n] {
+                if !matches!(e.result(), Ok(mask) if mask > 0) {
+                    return Err(format!("poll completed with {:?}", e.result()));
+                }
+            }
+            in_flight.fetch_sub(n, Ordering::Relaxed);
+            done += n as u64;
+        }
+        let sample = m.stop(total);
+        helper.join().map_err(|_| "helper panicked".to_string())??;
+        Ok(sample)
+    })
+}
+
+/// [`poll_threads`] through the shared scope: both threads `SharedScope::submit` a new
+/// `Request::poll` (retrying while all `cap` slots are taken), and this thread reaps with the
+/// `ScopeReaper`. No `unsafe`.
+pub fn poll_shared(
+    ctx: &mut Context,
+    efd: BorrowedFd<'_>,
+    cap: usize,
+    total: u64,
+) -> Result<Sample> {
+    match cap {
+        16 => poll_shared_n::<16>(ctx, efd, total),
+        _ => Err(format!("no shared-scope loop for {cap} in flight")),
+    }
+}
+
+fn poll_shared_n<const N: usize>(
+    ctx: &mut Context,
+    efd: BorrowedFd<'_>,
+    total: u64,
+) -> Result<Sample> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let go = AtomicBool::new(false);
+    let theirs = total / 2;
+    ctx.shared_scope::<N, _>(|s, mut reaper| {
+        std::thread::scope(|t| {
+            let helper = t.spawn(|| -> Result<()> {
+                wait_for(&go);
+                for _ in 0..theirs {
+                    let mut req = Request::poll(efd, PollFlags::IN);
+                    loop {
+                        match s.submit(req) {
+                            Ok(_) => break,
+                            Err(r) if r.scope_full() => {
+                                req = r.request;
+                                std::thread::yield_now();
+                            }
+                            Err(r) => return Err(failed("submit", r.error)),
+                        }
+                    }
+                }
+                Ok(())
+            });
+            let m = Measure::start();
+            go.store(true, Ordering::Release);
+            let (mut sent, mut done) = (0, 0);
+            while done < total {
+                let mut submitted = false;
+                if sent < total - theirs {
+                    match s.submit(Request::poll(efd, PollFlags::IN)) {
+                        Ok(_) => (sent, submitted) = (sent + 1, true),
+                        Err(r) if r.scope_full() => {}
+                        Err(r) => return Err(failed("submit", r.error)),
+                    }
+                }
+                // As in `poll_threads`: wait for one when there is nothing to submit.
+                let min = if submitted || s.in_flight() == 0 {
+                    0
+                } else {
+                    1
+                };
+                if min == 0 && !submitted {
+                    std::thread::yield_now();
+                }
+                for c in reaper
+                    .wait(
+                        min,
+                        if min == 0 {
+                            Some(std::time::Duration::ZERO)
+                        } else {
+                            None
+                        },
+                    )
+                    .map_err(|e| failed("wait", e))?
+                {
+                    if !matches!(c.event.result(), Ok(mask) if mask > 0) {
+                        return Err(format!("poll completed with {:?}", c.event.result()));
+                    }
+                    done += 1;
+                }
+            }
+            let sample = m.stop(total);
+            helper.join().map_err(|_| "helper panicked".to_string())??;
+            Ok(sample)
+        })
+    })
+}

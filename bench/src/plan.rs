@@ -30,6 +30,8 @@ pub enum Competitor {
     OursSyscall,
     /// This crate, scoped API (ring reaping).
     OursScope,
+    /// This crate, shared scope (`Context::shared_scope`), two submitting threads.
+    OursShared,
     /// libaio.
     Libaio,
     /// The hand-written C floor loop.
@@ -47,10 +49,11 @@ pub enum Competitor {
 }
 
 impl Competitor {
-    pub const ALL: [Competitor; 10] = [
+    pub const ALL: [Competitor; 11] = [
         Competitor::OursRing,
         Competitor::OursSyscall,
         Competitor::OursScope,
+        Competitor::OursShared,
         Competitor::Libaio,
         Competitor::Floor,
         Competitor::IoUring,
@@ -66,6 +69,7 @@ impl Competitor {
             Competitor::OursRing => "linux-aio (ring reap)",
             Competitor::OursSyscall => "linux-aio (syscall reap)",
             Competitor::OursScope => "linux-aio scoped API",
+            Competitor::OursShared => "linux-aio shared scope",
             Competitor::Libaio => "libaio",
             Competitor::Floor => "C floor loop",
             Competitor::IoUring => "io_uring (liburing)",
@@ -82,6 +86,7 @@ impl Competitor {
             Competitor::OursRing => "linux-aio-ring",
             Competitor::OursSyscall => "linux-aio-syscall",
             Competitor::OursScope => "linux-aio-scope",
+            Competitor::OursShared => "linux-aio-shared",
             Competitor::Libaio => "libaio",
             Competitor::Floor => "c-floor",
             Competitor::IoUring => "io_uring",
@@ -96,7 +101,10 @@ impl Competitor {
     pub fn is_ours(self) -> bool {
         matches!(
             self,
-            Competitor::OursRing | Competitor::OursSyscall | Competitor::OursScope
+            Competitor::OursRing
+                | Competitor::OursSyscall
+                | Competitor::OursScope
+                | Competitor::OursShared
         )
     }
 
@@ -114,21 +122,23 @@ impl Competitor {
     }
 }
 
-/// The scenarios of issue 7.
+/// The scenarios of issues 7 and 12.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
     Poll,
     Buffered,
     Direct,
     Setup,
+    Threads,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 4] = [
+    pub const ALL: [Scenario; 5] = [
         Scenario::Poll,
         Scenario::Buffered,
         Scenario::Direct,
         Scenario::Setup,
+        Scenario::Threads,
     ];
 
     pub fn key(self) -> &'static str {
@@ -137,6 +147,7 @@ impl Scenario {
             Scenario::Buffered => "buffered",
             Scenario::Direct => "direct",
             Scenario::Setup => "setup",
+            Scenario::Threads => "threads",
         }
     }
 
@@ -150,6 +161,9 @@ impl Scenario {
             }
             Scenario::Direct => "3. 4 KiB random O_DIRECT reads of a 1 GiB file: IOPS, CPU per request",
             Scenario::Setup => "4. Context setup and teardown (capacity 256): microseconds each",
+            Scenario::Threads => {
+                "5. POLL from two submitting threads into one context, one request per io_submit, one reaper: requests/s"
+            }
         }
     }
 }
@@ -168,9 +182,18 @@ pub enum FileKind {
 /// The work of one cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Work {
-    Poll { batch: usize },
-    Reads { file: FileKind, qd: usize },
+    Poll {
+        batch: usize,
+    },
+    Reads {
+        file: FileKind,
+        qd: usize,
+    },
     Setup,
+    /// POLLs from two threads, at most `cap` in flight.
+    Threads {
+        cap: usize,
+    },
 }
 
 /// One row group of the table: a scenario with one parameter setting.
@@ -340,6 +363,7 @@ impl Engines {
             Work::Poll { batch } => self.run_poll(c, batch, count),
             Work::Reads { file, qd } => self.run_reads(c, file, qd, count, start),
             Work::Setup => self.run_setup(c, count),
+            Work::Threads { cap } => self.run_threads(c, cap, count),
         }
     }
 
@@ -353,6 +377,7 @@ impl Engines {
                 r
             }
             Competitor::OursScope => ours::poll_scoped(&mut self.ctx, efd, batch, rounds),
+            Competitor::OursShared => Err("not applicable".into()),
             Competitor::Libaio | Competitor::Floor | Competitor::IoUring => {
                 let raw = self.efd.as_raw_fd();
                 let h = self.c_handle(c)?;
@@ -408,6 +433,7 @@ impl Engines {
             total: total as i64,
         };
         match c {
+            Competitor::OursShared => Err("not applicable".into()),
             Competitor::OursRing | Competitor::OursSyscall | Competitor::OursScope => {
                 let file = Self::file(&self.files, kind)?;
                 let job = ours::Reads {
@@ -445,6 +471,15 @@ impl Engines {
                 unsafe { ffi::pread_loop(&job) }?;
                 Ok(m.stop(total))
             }
+        }
+    }
+
+    fn run_threads(&mut self, c: Competitor, cap: usize, total: u64) -> Result<Sample, String> {
+        let efd = self.efd.as_fd();
+        match c {
+            Competitor::OursRing => ours::poll_threads(&mut self.ctx, efd, cap, total),
+            Competitor::OursShared => ours::poll_shared(&mut self.ctx, efd, cap, total),
+            _ => Err("not applicable".into()),
         }
     }
 

@@ -203,7 +203,7 @@ fn join_notes(a: String, b: String) -> String {
     }
 }
 
-/// The targets of issue 7 that these rows can decide.
+/// The targets of issues 7 and 12 that these rows can decide.
 pub fn targets(rows: &[Row]) -> Vec<Target> {
     let mut out = Vec::new();
     fn at_least(out: &mut Vec<Target>, name: String, value: f64, goal: f64, note: String) {
@@ -359,6 +359,35 @@ pub fn targets(rows: &[Row]) -> Vec<Target> {
             });
         }
     }
+    // Issue 12: the scoped API at the floor's speed, the direct ring path staying there.
+    for (who, goal, name) in [
+        (Competitor::OursScope, 0.97, "scoped API"),
+        (Competitor::OursRing, 0.99, "linux-aio (ring reap)"),
+    ] {
+        let cases: Vec<(Scenario, String)> = rows
+            .iter()
+            .filter(|r| r.competitor == who && r.vs_floor.is_some())
+            .filter(|r| who == Competitor::OursScope || r.scenario == Scenario::Poll)
+            .map(|r| (r.scenario, r.case.clone()))
+            .collect();
+        for (sc, case) in cases {
+            let Some(row) = find_row(rows, sc, &case, who) else {
+                continue;
+            };
+            let kind = match sc {
+                Scenario::Poll => "POLL",
+                Scenario::Buffered => "buffered",
+                _ => "O_DIRECT",
+            };
+            at_least(
+                &mut out,
+                format!("{kind} {case}: {name} / C floor"),
+                row.vs_floor.unwrap_or(0.0),
+                goal,
+                paired_note(row.paired_vs_floor),
+            );
+        }
+    }
     let counted: Vec<u64> = rows
         .iter()
         .filter(|r| r.competitor.is_ours() && r.scenario != Scenario::Setup)
@@ -477,7 +506,7 @@ pub fn table(info: &RunInfo, rows: &[Row], targets: &[Target]) -> String {
                     .collect(),
             )
         } else {
-            let unit = if scenario == Scenario::Poll {
+            let unit = if matches!(scenario, Scenario::Poll | Scenario::Threads) {
                 "requests/s"
             } else {
                 "IOPS"
@@ -496,7 +525,13 @@ pub fn table(info: &RunInfo, rows: &[Row], targets: &[Target]) -> String {
                 ],
                 mine.iter()
                     .map(|r| {
-                        let mut cells = vec![r.case.clone(), r.competitor.label().to_string()];
+                        let name = match (scenario, r.competitor) {
+                            (Scenario::Threads, Competitor::OursRing) => {
+                                "linux-aio (Submitter + Reaper)"
+                            }
+                            (_, c) => c.label(),
+                        };
+                        let mut cells = vec![r.case.clone(), name.to_string()];
                         match &r.result {
                             Ok(f) => cells.extend([
                                 rate(f.main.median),
@@ -516,7 +551,7 @@ pub fn table(info: &RunInfo, rows: &[Row], targets: &[Target]) -> String {
         };
         s.push_str(&markdown(&header, &body));
     }
-    let _ = writeln!(s, "\nTargets (issue 7), from the medians above:\n");
+    let _ = writeln!(s, "\nTargets (issues 7 and 12), from the medians above:\n");
     if targets.is_empty() {
         let _ = writeln!(s, "- none decided by the scenarios run");
     }
@@ -661,7 +696,7 @@ pub fn json(info: &RunInfo, rows: &[Row], targets: &[Target]) -> String {
                         let _ = write!(o, ", \"teardown_us\": {}", json_spread(t));
                     }
                 } else {
-                    let unit = if r.scenario == Scenario::Poll {
+                    let unit = if matches!(r.scenario, Scenario::Poll | Scenario::Threads) {
                         "requests_per_s"
                     } else {
                         "iops"

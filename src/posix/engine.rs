@@ -24,7 +24,9 @@ use core::time::Duration;
 use rustix::fd::{AsRawFd, BorrowedFd};
 use rustix::io::Errno;
 
-use super::{Aio, Aiocb, CancelStatus, Id, Kind, Notify, Op, State, SyncMode, AIO_PRIO_DELTA_MAX};
+use super::{
+    Aio, Aiocb, CancelStatus, Id, Kind, Notify, Op, Refused, State, SyncMode, AIO_PRIO_DELTA_MAX,
+};
 use crate::request::{Buffer, IoPriority, IoPriorityClass, Request, RwFlags};
 
 /// What a request on this descriptor needs: its [`Kind`], and whether it is "immediate" (see
@@ -244,21 +246,28 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
         }
     }
 
-    pub(super) fn enqueue(&self, cb: Aiocb<'scope>) -> Result<Id, Errno> {
+    /// Queues `cb`, or hands it back with the reason it cannot be queued.
+    pub(super) fn enqueue(&self, cb: Aiocb<'scope>) -> Result<Id, Refused<'scope>> {
+        let refuse = |error, aiocb| Err(Refused { error, aiocb });
         if let Notify::Eventfd(fd) = cb.notify {
-            check_eventfd(fd)?;
+            if let Err(e) = check_eventfd(fd) {
+                return refuse(e, cb);
+            }
         }
         if cb.reqprio > AIO_PRIO_DELTA_MAX {
-            return Err(Errno::INVAL);
+            return refuse(Errno::INVAL, cb);
         }
-        let (kind, immediate) = classify(&cb)?;
+        let (kind, immediate) = match classify(&cb) {
+            Ok(k) => k,
+            Err(e) => return refuse(e, cb),
+        };
         let id = {
             let mut inner = self.inner.borrow_mut();
+            let Some(index) = inner.slots.iter().position(|s| s.state == State::Free) else {
+                return refuse(Errno::AGAIN, cb);
+            };
             let seq = inner.next_seq;
             inner.next_seq += 1;
-            let Some(index) = inner.slots.iter().position(|s| s.state == State::Free) else {
-                return Err(Errno::AGAIN);
-            };
             let slot = &mut inner.slots[index];
             slot.generation = slot.generation.wrapping_add(1);
             slot.kind = kind;

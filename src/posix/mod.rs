@@ -206,6 +206,50 @@ impl<'scope> Aiocb<'scope> {
     pub fn fd(&self) -> BorrowedFd<'scope> {
         self.fd
     }
+
+    /// Takes the control block apart, giving its buffer back (a refused one's, for example).
+    pub fn into_buffer(self) -> Buffer<'scope> {
+        self.buffer
+    }
+}
+
+/// A control block the layer did not queue, handed back with the reason (as
+/// [`Scope::submit`](crate::Scope::submit) hands back a [`Rejected`](crate::Rejected)
+/// request): retry it, or take its buffer back with [`Aiocb::into_buffer`], instead of losing
+/// the buffer until [`with`] ends.
+#[derive(Debug)]
+pub struct Refused<'scope> {
+    /// Why: `EAGAIN` (all `N` control blocks in use), `EBADF`, `EISDIR`, `EINVAL` (a wrong
+    /// operation for the call, an invalid `reqprio` or notification, a forked child), or the
+    /// error of the checks on the descriptor.
+    pub error: Errno,
+    /// The control block, buffer and all.
+    pub aiocb: Aiocb<'scope>,
+}
+
+impl From<Refused<'_>> for Errno {
+    fn from(r: Refused<'_>) -> Errno {
+        r.error
+    }
+}
+
+impl core::fmt::Display for Refused<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "control block not queued: {}", self.error)
+    }
+}
+
+impl core::error::Error for Refused<'_> {}
+
+/// What [`Aio::lio_listio`] did.
+#[derive(Debug)]
+pub struct Listed<'scope, const M: usize> {
+    /// `lio_listio`'s return: `EAGAIN` if any entry was refused for lack of room, else `EIO` if
+    /// any was refused for another reason or (with [`ListMode::Wait`]) failed, `EINTR` if a
+    /// signal interrupted the wait.
+    pub result: Result<(), Errno>,
+    /// Each entry's id, or the entry itself, refused, with the reason.
+    pub status: [Result<Id, Refused<'scope>>; M],
 }
 
 /// Names a request of one layer, from submission until [`Aio::aio_return`]. Another layer
@@ -406,29 +450,45 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
         self.eventfd.map(|fd| fd.as_fd())
     }
 
-    /// `aio_read`.
-    pub fn aio_read(&self, cb: Aiocb<'scope>) -> Result<Id, Errno> {
-        self.check()?;
+    /// `aio_read`. A control block that is not queued comes back ([`Refused`]).
+    pub fn aio_read(&self, cb: Aiocb<'scope>) -> Result<Id, Refused<'scope>> {
+        if let Err(error) = self.check() {
+            return Err(Refused { error, aiocb: cb });
+        }
         if cb.op != Op::Read {
-            return Err(Errno::INVAL);
+            return Err(Refused {
+                error: Errno::INVAL,
+                aiocb: cb,
+            });
         }
         self.enqueue(cb)
     }
 
-    /// `aio_write`.
-    pub fn aio_write(&self, cb: Aiocb<'scope>) -> Result<Id, Errno> {
-        self.check()?;
+    /// `aio_write`. A control block that is not queued comes back ([`Refused`]).
+    pub fn aio_write(&self, cb: Aiocb<'scope>) -> Result<Id, Refused<'scope>> {
+        if let Err(error) = self.check() {
+            return Err(Refused { error, aiocb: cb });
+        }
         if cb.op != Op::Write {
-            return Err(Errno::INVAL);
+            return Err(Refused {
+                error: Errno::INVAL,
+                aiocb: cb,
+            });
         }
         self.enqueue(cb)
     }
 
-    /// `aio_fsync`: `cb` from [`Aiocb::sync`] names the descriptor and the kind.
-    pub fn aio_fsync(&self, cb: Aiocb<'scope>) -> Result<Id, Errno> {
-        self.check()?;
+    /// `aio_fsync`: `cb` from [`Aiocb::sync`] names the descriptor and the kind. A control
+    /// block that is not queued comes back ([`Refused`]).
+    pub fn aio_fsync(&self, cb: Aiocb<'scope>) -> Result<Id, Refused<'scope>> {
+        if let Err(error) = self.check() {
+            return Err(Refused { error, aiocb: cb });
+        }
         if !matches!(cb.op, Op::Fsync(_)) {
-            return Err(Errno::INVAL);
+            return Err(Refused {
+                error: Errno::INVAL,
+                aiocb: cb,
+            });
         }
         self.enqueue(cb)
     }
@@ -501,11 +561,13 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
         }
     }
 
-    /// `lio_listio`: submits every control block of `list`; `status[i]` receives the id of the
-    /// i-th, or why it was not queued (`EAGAIN` past capacity, `EBADF`, `EISDIR`, ...). With
-    /// [`ListMode::Wait`] it then waits for every queued one. Returns `EAGAIN` if any entry was
-    /// refused for lack of room, else `EIO` if any entry was refused for another reason or (with
-    /// `Wait`) failed; each entry's status, and each queued one's `aio_error`, tells which.
+    /// `lio_listio`: submits every control block of `list`; [`Listed::status`] has the id of
+    /// each, or the control block itself with why it was not queued (`EAGAIN` past capacity,
+    /// `EBADF`, `EISDIR`, ...). With [`ListMode::Wait`] it then waits for every queued one.
+    /// [`Listed::result`] is `EAGAIN` if any entry was refused for lack of room, else `EIO` if
+    /// any entry was refused for another reason or (with `Wait`) failed; each entry's status,
+    /// and each queued one's `aio_error`, tells which. In a forked child every entry comes back
+    /// with `EINVAL`.
     ///
     /// With `Wait`, a signal that interrupts the wait ends it with `EINTR` ("A signal was
     /// delivered while waiting for all I/O requests to complete during an LIO_WAIT
@@ -515,30 +577,39 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
         &self,
         mode: ListMode,
         list: [Aiocb<'scope>; M],
-        status: &mut [Result<Id, Errno>; M],
-    ) -> Result<(), Errno> {
-        self.check()?;
-        for (cb, st) in list.into_iter().zip(status.iter_mut()) {
-            *st = self.enqueue(cb);
+    ) -> Listed<'scope, M> {
+        if let Err(error) = self.check() {
+            return Listed {
+                result: Err(error),
+                status: list.map(|aiocb| Err(Refused { error, aiocb })),
+            };
         }
-        let mut failed = status
-            .iter()
-            .any(|s| matches!(s, Err(e) if *e != Errno::AGAIN));
+        let status = list.map(|cb| self.enqueue(cb));
+        let refused =
+            |want: fn(Errno) -> bool| status.iter().any(|s| matches!(s, Err(r) if want(r.error)));
+        let mut failed = refused(|e| e != Errno::AGAIN);
+        let full = refused(|e| e == Errno::AGAIN);
         if mode == ListMode::Wait {
-            for id in status.iter().filter_map(|s| s.ok()) {
+            for id in status.iter().filter_map(|s| s.as_ref().ok().copied()) {
                 while self.aio_error(id) == Err(Errno::INPROGRESS) {
-                    self.aio_suspend(&[id], None)?;
+                    if let Err(e) = self.aio_suspend(&[id], None) {
+                        return Listed {
+                            result: Err(e),
+                            status,
+                        };
+                    }
                 }
                 failed |= self.aio_error(id).is_err();
             }
         }
-        if status.contains(&Err(Errno::AGAIN)) {
+        let result = if full {
             Err(Errno::AGAIN)
         } else if failed {
             Err(Errno::IO)
         } else {
             Ok(())
-        }
+        };
+        Listed { result, status }
     }
 
     /// `aio_cancel`: cancels `cb` (which must be a request on `fd`, else `EINVAL`), or with
