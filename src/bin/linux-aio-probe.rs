@@ -90,14 +90,45 @@ mod probe {
 
         let report = probe();
         let mut out = std::io::stdout().lock();
-        // A closed stdout (`linux-aio-probe | head -1`) is not worth a panic: ignore write
-        // errors.
-        let _ = if json {
+        let written = if json {
             report.write_json(&mut out)
         } else {
             report.write_table(&mut out)
-        };
-        let _ = out.flush();
+        }
+        .and_then(|()| out.flush());
+        match written {
+            Ok(()) => {}
+            // A reader that stopped reading (`linux-aio-probe | head -1`) has what it wanted.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            // A full disk or a closed descriptor: the report is not there, and the exit code
+            // says so (docs/probe.md).
+            Err(e) => {
+                let _ = writeln!(std::io::stderr(), "linux-aio-probe: writing the report: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+
+    /// The context, while it is still one: a scope whose wait failed for good destroys it in
+    /// place (its id becomes 0, see `Scope`'s drop), and a kernel (or a seccomp filter) that
+    /// answers io_setup with success but no id gives one that never was. Every row after that
+    /// is null (not applicable), not an EINVAL presented as the kernel's answer.
+    fn live(ctx: &mut Option<Context>) -> Option<&mut Context> {
+        if ctx.as_ref().is_some_and(|c| c.id() == 0) {
+            *ctx = None;
+        }
+        ctx.as_mut()
+    }
+
+    /// `std::env::temp_dir()`, but `/tmp` when `TMPDIR` is set and empty (std hands back the
+    /// empty path, which would put the test file in the current directory).
+    fn temp_dir() -> PathBuf {
+        let dir = std::env::temp_dir();
+        if dir.as_os_str().is_empty() {
+            PathBuf::from("/tmp")
+        } else {
+            dir
+        }
     }
 
     /// Runs every probe, in the report's order.
@@ -134,7 +165,7 @@ mod probe {
         let mut ctx = ctx.ok();
 
         // Every row below needs a context: null (n/a) without one.
-        let ring = ctx.as_ref().map(ring_header);
+        let ring = live(&mut ctx).map(|c| ring_header(c));
         let (ring_json, ring_text) = match ring {
             Some(r) => (
                 Json::Obj(vec![
@@ -151,7 +182,7 @@ mod probe {
             None => (Json::Null, None),
         };
         report.add("ring", "ring header", ring_json, ring_text);
-        let reaping = ctx.as_ref().map(Context::user_space_reaping);
+        let reaping = live(&mut ctx).map(|c| c.user_space_reaping());
         report.add(
             "user_space_reaping",
             "user-space reaping usable",
@@ -159,14 +190,14 @@ mod probe {
             reaping.map(|b| (if b { "yes" } else { "no" }).to_string()),
         );
 
-        let poll = ctx.as_mut().map(probe_poll);
+        let poll = live(&mut ctx).map(probe_poll);
         report.add(
             "poll",
             "POLL",
             poll.as_ref().map_or(Json::Null, |p| p.json(&POLL_WORDS)),
             poll.as_ref().map(|p| p.text(&POLL_WORDS)),
         );
-        let pgetevents = ctx.as_mut().map(probe_pgetevents);
+        let pgetevents = live(&mut ctx).map(probe_pgetevents);
         report.add(
             "io_pgetevents",
             "io_pgetevents",
@@ -175,8 +206,8 @@ mod probe {
         );
 
         // Buffered-write flags depend on the filesystem: say which directory the file is in.
-        let dir = std::env::temp_dir().display().to_string();
-        match &mut ctx {
+        let dir = temp_dir().display().to_string();
+        match live(&mut ctx) {
             None => report.add("rwf", "RWF flags", Json::Null, None),
             Some(ctx) => {
                 let temp = TempFile::create();
@@ -194,7 +225,7 @@ mod probe {
             }
         }
 
-        let cancel = ctx.as_mut().map(probe_cancel);
+        let cancel = live(&mut ctx).map(probe_cancel);
         report.add(
             "cancel",
             "cancel of a pending POLL",
@@ -202,6 +233,7 @@ mod probe {
             cancel.as_ref().map(Cancel::text),
         );
 
+        live(&mut ctx);
         let destroy = ctx.map(|ctx| {
             let start = Instant::now();
             let ret = ctx.destroy();
@@ -472,8 +504,9 @@ mod probe {
 
     /// The completion ring's header, which the kernel maps at the context's id.
     fn ring_header(ctx: &Context) -> aio_ring {
-        // SAFETY: `ctx` is live (borrowed) and was just created: io_setup mapped the ring
-        // (page-aligned, at least one page, readable) at its id, and only io_destroy unmaps
+        // SAFETY: `ctx` is live (borrowed), was just created and has a nonzero id (`live`
+        // checked: a faked io_setup success leaves the zeroed id, which is never a ring): the
+        // kernel mapped the ring (page-aligned, at least one page, readable) there, and only io_destroy unmaps
         // it, which needs the context by value (or a scope's last-resort drain; no scope has
         // run yet). Volatile: the kernel updates the header behind the compiler's back.
         unsafe { std::ptr::read_volatile(ctx.id() as *const aio_ring) }
@@ -608,7 +641,7 @@ mod probe {
         Ok(fd)
     }
 
-    /// An empty file in `std::env::temp_dir()`, removed on drop.
+    /// An empty file in [`temp_dir`], removed on drop.
     struct TempFile {
         path: PathBuf,
         file: File,
@@ -620,7 +653,7 @@ mod probe {
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.subsec_nanos());
             let name = format!("linux-aio-probe-{}-{nanos}", std::process::id());
-            let path = std::env::temp_dir().join(name);
+            let path = temp_dir().join(name);
             let file = File::options()
                 .read(true)
                 .write(true)

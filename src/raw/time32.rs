@@ -13,12 +13,13 @@
 //!   say) with the same relative timeout;
 //! - if the kernel answers `ENOSYS` (before 5.1), the answer is remembered in [`TIME32`] and
 //!   this call and every later one use the old call of the same name, with the timeout converted
-//!   to 32 bits and clamped: seconds beyond `i32::MAX` become `i32::MAX` (68 years), never a
-//!   wrapped, shorter or negative wait. A kernel without AIO answers `ENOSYS` to both, so the
-//!   caller still sees `ENOSYS`.
+//!   to 32 bits so that it means what the 64-bit one means to the kernel ([`old_timespec`]);
+//!   only a wait longer than `i32::MAX` seconds (68 years), or for ever, becomes 68 years. A
+//!   kernel without AIO answers `ENOSYS` to both, so the caller still sees `ENOSYS`.
 //!
 //! On that fallback path the timeout is read here, in user space, so it must really be readable
-//! (the functions' contract); the time64 path hands the pointer to the kernel as it is.
+//! (the functions' contract; any alignment); the time64 path hands the pointer to the kernel as
+//! it is.
 
 use core::ffi::c_long;
 use core::ptr::null_mut;
@@ -52,12 +53,42 @@ pub fn __force_time32_calls(on: bool) {
     TIME32.store(on, Ordering::Relaxed);
 }
 
-/// `timeout` in the 32-bit form: each field clamped into `c_long`'s range, never wrapped.
+/// `timeout` in the 32-bit form, meaning to the kernel what the 64-bit one means.
+///
+/// `io_pgetevents_time64` reads a 64-bit timespec (`get_timespec64`: a 32-bit task's
+/// `tv_nsec` keeps its low 32 bits, unsigned) and waits `ktime_set(tv_sec, tv_nsec)`: for ever
+/// from `KTIME_SEC_MAX` seconds up, else `tv_sec * 10^9 + tv_nsec` in wrapping 64-bit
+/// arithmetic, so `{i64::MIN, 0}` is a zero timeout (a pure poll) and `{0, 2^32}` too, and a
+/// negative total is a wait that ends at once or (once the hrtimer's absolute expiry overflows)
+/// never. The 32-bit form carries the same total as whole seconds and `0..10^9` nanoseconds,
+/// the seconds clamped into `i32` (below `i32::MIN` seconds is as much "never" as the total;
+/// above `i32::MAX`, or for ever, is 68 years, the one difference).
 pub(super) fn old_timespec(timeout: &__kernel_timespec) -> __kernel_old_timespec {
-    let clamp = |v: i64| v.clamp(c_long::MIN.into(), c_long::MAX.into()) as c_long;
+    const NSEC_PER_SEC: i64 = 1_000_000_000;
+    const KTIME_SEC_MAX: i64 = i64::MAX / NSEC_PER_SEC;
+    let (sec, nsec) = if timeout.tv_sec >= KTIME_SEC_MAX {
+        (i64::MAX, NSEC_PER_SEC - 1)
+    } else {
+        let total = timeout
+            .tv_sec
+            .wrapping_mul(NSEC_PER_SEC)
+            .wrapping_add(i64::from(timeout.tv_nsec as u32));
+        (
+            total.div_euclid(NSEC_PER_SEC),
+            total.rem_euclid(NSEC_PER_SEC),
+        )
+    };
+    let (tv_sec, tv_nsec) = if sec > c_long::MAX.into() {
+        (c_long::MAX, NSEC_PER_SEC - 1)
+    } else if sec < c_long::MIN.into() {
+        (c_long::MIN, 0)
+    } else {
+        (sec as c_long, nsec)
+    };
     __kernel_old_timespec {
-        tv_sec: clamp(timeout.tv_sec),
-        tv_nsec: clamp(timeout.tv_nsec),
+        tv_sec,
+        // In 0..10^9: fits.
+        tv_nsec: tv_nsec as c_long,
     }
 }
 
@@ -95,8 +126,9 @@ pub(super) unsafe fn getevents(
         }
         TIME32.store(true, Ordering::Relaxed);
     }
-    // SAFETY: a non-null timeout is readable (the caller's contract).
-    let mut old = (!timeout.is_null()).then(|| old_timespec(unsafe { &*timeout }));
+    // SAFETY: a non-null timeout is readable (the caller's contract), at any alignment: read
+    // unaligned, by value.
+    let mut old = (!timeout.is_null()).then(|| old_timespec(&unsafe { timeout.read_unaligned() }));
     let old_ptr = old
         .as_mut()
         .map_or(null_mut(), |t| t as *mut __kernel_old_timespec);
@@ -138,14 +170,23 @@ mod tests {
     }
 
     #[test]
-    fn timeouts_clamp_never_wrap() {
+    fn timeouts_mean_what_the_kernel_makes_of_them() {
         assert_eq!(old(5, 250_000_000), (5, 250_000_000));
         assert_eq!(old(0, 999_999_999), (0, 999_999_999));
-        // 2^32 seconds would wrap to 0 (no wait at all) if truncated.
-        assert_eq!(old(1 << 32, 0), (i32::MAX, 0));
-        assert_eq!(old(i64::MAX, i64::MAX), (i32::MAX, i32::MAX));
-        assert_eq!(old((1 << 32) + 1, 7), (i32::MAX, 7));
-        assert_eq!(old(i64::MIN, -1), (i32::MIN, -1));
-        assert_eq!(old(-(1 << 32), 0), (i32::MIN, 0));
+        // Nanoseconds beyond a second carry into the seconds, as in the kernel's sum.
+        assert_eq!(old(1, 2_500_000_000), (3, 500_000_000));
+        // 2^32 seconds would wrap to 0 (no wait at all) if truncated: 68 years instead.
+        assert_eq!(old(1 << 32, 0), (i32::MAX, 999_999_999));
+        assert_eq!(old((1 << 32) + 1, 7), (i32::MAX, 999_999_999));
+        // KTIME_SEC_MAX seconds and up: for ever on the time64 path, 68 years here.
+        assert_eq!(old(i64::MAX, i64::MAX), (i32::MAX, 999_999_999));
+        // The kernel keeps tv_nsec's low 32 bits: {0, 2^32} is a zero timeout.
+        assert_eq!(old(0, 1 << 32), (0, 0));
+        // i64::MIN seconds times 10^9 wraps to 0 in the kernel: a zero timeout too.
+        assert_eq!(old(i64::MIN, 0), (0, 0));
+        // Negative totals stay negative (the same hrtimer either way).
+        assert_eq!(old(-1, 0), (-1, 0));
+        assert_eq!(old(0, -1), (4, 294_967_295));
+        assert_eq!(old(-(1 << 33), 0), (i32::MIN, 0));
     }
 }
