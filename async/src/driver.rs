@@ -12,7 +12,7 @@
 //! futures take it for a few instructions on each poll; `table.rs`). No system call runs under
 //! the table lock, and no user code (a waker, a dropped buffer's `Drop`) under either.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 
@@ -20,7 +20,7 @@ use linux_aio::raw::{self, iocb};
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 
-use crate::table::{Slot, Table};
+use crate::table::{Queue, Slot, Table};
 use crate::turn::Engine;
 
 /// An open driver: clone it freely (every clone is the same driver), hand it to
@@ -31,14 +31,161 @@ use crate::turn::Engine;
 /// is then destroyed on a thread of its own (`io_destroy` waits for whatever is still in flight,
 /// ~35 ms even when idle), never on the thread that dropped it. Buffers of futures dropped in
 /// flight are freed there too, after `io_destroy` has returned.
+///
+/// Dropping the last `Driver` and `File` handle shuts the driver down ([`Driver::shutdown`]):
+/// queued requests complete with `ECANCELED`, polls are cancelled, reads, writes and syncs the
+/// kernel holds run to their end (driven by a teardown thread if no driving task is left), and
+/// then the context is destroyed. Futures still alive then (even leaked ones) keep only the
+/// table, never the kernel context.
 #[derive(Clone)]
-pub struct Driver(pub(crate) Arc<Shared>);
+pub struct Driver(pub(crate) Arc<Owner>);
+
+/// What the user's handles (`Driver` clones and `File`s) share: when the last goes, the driver
+/// shuts down and its context is destroyed once nothing is in flight.
+pub(crate) struct Owner {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        if self.shared.forked() {
+            // A forked child's copy: its table's locks may have been held at the fork, and it
+            // has nothing in the kernel. Leave it.
+            return;
+        }
+        close(&self.shared);
+        let shared = self.shared.clone();
+        teardown(Box::new(move || drain_and_destroy(shared)));
+    }
+}
+
+/// Marks the driver shut down and wakes its driving task.
+fn close(shared: &Shared) {
+    let flush = {
+        let mut t = lock(&shared.table);
+        t.closed = true;
+        t.flush.take()
+    };
+    if let Some(w) = flush {
+        w.wake();
+    }
+}
+
+/// The last handle is gone (the driver is shut down): turn until nothing is queued or in
+/// flight (the kernel completes reads and writes, polls are cancelled), sleeping on the eventfd
+/// in between, then destroy the context (`io_destroy`), here, on a teardown thread. Buffers of
+/// abandoned requests reaped here are freed after `io_destroy` has returned. A driving task or
+/// thread may still be running: the final eventfd signal ends it.
+fn drain_and_destroy(shared: Arc<Shared>) {
+    let waker = Waker::noop();
+    let mut backoff = Backoff::default();
+    let mut kept = Vec::new();
+    loop {
+        let turn = shared.turn_keeping(waker, Some(&mut kept));
+        if turn.finished {
+            break;
+        }
+        let mut fds = [rustix::event::PollFd::new(&shared.efd, rustix::event::PollFlags::IN)];
+        let timeout = backoff.timeout(turn.unsignalled > 0);
+        // With nothing unannounced in flight, every completion signals the eventfd.
+        let _ = rustix::event::poll(&mut fds, timeout.as_ref());
+        drain_eventfd(shared.efd.as_fd(), &shared.origin);
+    }
+    let ctx = lock(&shared.engine).ctx.take();
+    drop(ctx); // io_destroy: nothing is in flight
+    drop(kept);
+    let _ = rustix::io::write(&shared.efd, &1u64.to_ne_bytes());
+}
+
+/// How long a driving loop sleeps while requests the eventfd will not announce are in flight
+/// (see [`Turn::unsignalled`]): from 50 µs, doubling up to 4 ms; `None` (sleep until the
+/// eventfd) when there are none.
+#[derive(Default)]
+pub(crate) struct Backoff(u32);
+
+impl Backoff {
+    pub(crate) fn next(&mut self, unsignalled: bool) -> Option<std::time::Duration> {
+        if !unsignalled {
+            self.0 = 0;
+            return None;
+        }
+        let us = (50u64 << self.0.min(6)).min(4000);
+        self.0 += 1;
+        Some(std::time::Duration::from_micros(us))
+    }
+
+    pub(crate) fn timeout(&mut self, unsignalled: bool) -> Option<rustix::event::Timespec> {
+        self.next(unsignalled).map(|d| rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: d.subsec_nanos().into(),
+        })
+    }
+}
+
+/// Teardown work (`io_destroy`, ~35 ms each, and draining) runs on at most this many threads
+/// (`linux-aio-destroy`) at once, however many drivers are dropped; they end when idle.
+const TEARDOWN_THREADS: usize = 4;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+struct Pool {
+    jobs: VecDeque<Job>,
+    threads: usize,
+}
+
+static POOL: Mutex<Pool> = Mutex::new(Pool {
+    jobs: VecDeque::new(),
+    threads: 0,
+});
+
+/// Runs `job` on a teardown thread, never on the caller's (which may be an executor's); only
+/// if no thread can be had at all does it run here.
+pub(crate) fn teardown(job: Job) {
+    let mut pool = lock(&POOL);
+    pool.jobs.push_back(job);
+    if pool.threads >= TEARDOWN_THREADS {
+        return;
+    }
+    pool.threads += 1;
+    drop(pool);
+    let spawned = std::thread::Builder::new()
+        .name("linux-aio-destroy".into())
+        .spawn(teardown_thread);
+    if spawned.is_err() {
+        let mut pool = lock(&POOL);
+        pool.threads -= 1;
+        if pool.threads == 0 {
+            let jobs = std::mem::take(&mut pool.jobs);
+            drop(pool);
+            for job in jobs {
+                job();
+            }
+        }
+    }
+}
+
+fn teardown_thread() {
+    loop {
+        let job = {
+            let mut pool = lock(&POOL);
+            match pool.jobs.pop_front() {
+                Some(job) => job,
+                None => {
+                    pool.threads -= 1;
+                    return;
+                }
+            }
+        };
+        // A panicking job (a buffer's Drop) must not take the thread's count with it.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+    }
+}
 
 impl std::fmt::Debug for Driver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let s = self.stats();
         f.debug_struct("Driver")
-            .field("slots", &self.0.slots)
+            .field("slots", &self.shared().slots)
             .field("queued", &s.queued)
             .field("in_kernel", &s.in_kernel)
             .field("closed", &s.closed)
@@ -168,10 +315,11 @@ impl Builder {
         let table = Table {
             slots: (0..slots).map(|_| Slot::new()).collect(),
             free: (0..slots as u32).rev().collect(),
-            pending: VecDeque::with_capacity(slots),
+            pending: Queue::new(slots),
             cancels: Vec::with_capacity(slots),
-            room: VecDeque::new(),
-            room_base: 0,
+            room: BTreeMap::new(),
+            granted: BTreeMap::new(),
+            next_waiter: 0,
             flush: None,
             in_flight: 0,
             closed: false,
@@ -181,15 +329,17 @@ impl Builder {
             ring_full: 0,
             unsignalled: 0,
             always_signal: false,
+            finish_announced: false,
         };
         let engine = Engine::new(ctx, slots);
-        Ok(Driver(Arc::new(Shared {
+        let shared = Arc::new(Shared {
             engine: Mutex::new(engine),
             table: Mutex::new(table),
             efd,
             slots,
             origin: Origin::current(),
-        })))
+        });
+        Ok(Driver(Arc::new(Owner { shared })))
     }
 }
 
@@ -213,16 +363,20 @@ impl Driver {
     /// (non-blocking; it is opened `O_NONBLOCK`), then call [`Driver::turn`]; turn again soon
     /// rather than wait while [`Turn::unsignalled`] is not 0.
     pub fn eventfd(&self) -> BorrowedFd<'_> {
-        self.0.efd.as_fd()
+        self.shared().efd.as_fd()
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.0.shared
     }
 
     /// A snapshot of the table.
     pub fn stats(&self) -> Stats {
-        let t = lock(&self.0.table);
+        let t = lock(&self.shared().table);
         Stats {
             queued: t.pending.len(),
             in_kernel: t.in_flight,
-            waiting_for_slot: t.room.iter().filter(|w| w.is_some()).count(),
+            waiting_for_slot: t.room.len() + t.granted.len(),
             reaped: t.reaped,
             submit_calls: t.submit_calls,
             ring_full: t.ring_full,
@@ -235,14 +389,7 @@ impl Driver {
     /// kernel holds complete normally (the kernel cannot cancel them). Once nothing is in
     /// flight the driving task or thread ends. Idempotent.
     pub fn shutdown(&self) {
-        let flush = {
-            let mut t = lock(&self.0.table);
-            t.closed = true;
-            t.flush.clone()
-        };
-        if let Some(w) = flush {
-            w.wake();
-        }
+        close(self.shared());
     }
 
     /// One turn of the driving loop: registers `waker` to be woken when a future queues a
@@ -251,12 +398,12 @@ impl Driver {
     /// wakes their futures. Never blocks (buffered file I/O aside, which the kernel performs
     /// inside `io_submit`). Safe to call from several threads; turns run one at a time.
     pub fn turn(&self, waker: &Waker) -> Turn {
-        self.0.turn(waker)
+        self.shared().turn(waker)
     }
 
     /// True if `self` and `other` are clones of the same driver.
     pub fn same_driver(&self, other: &Driver) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        Arc::ptr_eq(self.shared(), other.shared())
     }
 }
 
@@ -306,23 +453,26 @@ impl Drop for Teardown {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        // Nothing else refers to the driver: no clone, file or future, no turn in progress.
+        // Nothing else refers to the table: no handle, future or turn in progress.
         let engine = self
             .engine
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner);
         let table = self.table.get_mut().unwrap_or_else(PoisonError::into_inner);
-        let teardown = Teardown {
+        let teardown_job = Teardown {
             ctx: engine.ctx.take(),
             _slots: std::mem::take(&mut table.slots),
             _iocbs: std::mem::take(&mut engine.iocbs),
         };
-        // Never io_destroy (tens of milliseconds) on the caller's thread, which may be an
-        // executor's. If no thread can be had, the failed spawn drops `teardown` here, which
-        // still destroys the context before freeing anything.
-        let _ = std::thread::Builder::new()
-            .name("linux-aio-destroy".into())
-            .spawn(move || drop(teardown));
+        if teardown_job.ctx.is_none() || self.origin.forked() {
+            // Already destroyed (the kernel holds nothing), or a forked child's copy (whose
+            // io_destroy fails at once): the buffers can go here.
+            drop(teardown_job);
+        } else {
+            // Never io_destroy (tens of milliseconds) on the caller's thread, which may be an
+            // executor's; the kept buffers go after it returns.
+            teardown(Box::new(move || drop(teardown_job)));
+        }
         // A driving task still waiting ends when it sees the driver gone.
         if let Some(w) = table.flush.take() {
             w.wake();

@@ -20,13 +20,20 @@ use crate::op::{self, Op, PollOp, Read, ReadV, Sync, Write, WriteV};
 /// miss blocks that thread for the device read. Streams (pipes, sockets, terminals): use
 /// [`File::poll`] for readiness, then a non-blocking read or write of your own; their reads and
 /// writes through AIO could block inside `io_submit`, and Linux 6.1 refuses `RWF_NOWAIT` on
-/// them (see the crate documentation).
+/// them (see the crate documentation). So on anything but a regular file, a block device or a
+/// directory, a read or write of a descriptor in blocking mode (no `O_NONBLOCK` when the
+/// request is made) completes at once with `EOPNOTSUPP`, without reaching the kernel: it
+/// would block the thread running the driving turn, and every request of the driver with it.
+/// In non-blocking mode the kernel answers `EAGAIN` when the stream is not ready.
 #[derive(Clone)]
 pub struct File {
     driver: Driver,
     fd: Arc<OwnedFd>,
     /// Buffered reads and writes on this file complete inside `io_submit` (see `synchronous`).
     synchronous: bool,
+    /// Not a regular file, block device or directory: reads and writes may block inside
+    /// `io_submit` unless the descriptor is non-blocking.
+    stream: bool,
 }
 
 impl std::fmt::Debug for File {
@@ -42,8 +49,19 @@ impl File {
         File {
             driver: driver.clone(),
             synchronous: synchronous(&fd),
+            stream: stream(&fd),
             fd: Arc::new(fd),
         }
+    }
+
+    /// `EOPNOTSUPP` for a read or write that could block inside `io_submit`: on a stream in
+    /// blocking mode (one `fcntl` per request, on streams only).
+    fn blocking(&self) -> Option<rustix::io::Errno> {
+        use rustix::fs::OFlags;
+        let nonblocking = || {
+            rustix::fs::fcntl_getfl(&*self.fd).is_ok_and(|f| f.contains(OFlags::NONBLOCK))
+        };
+        (self.stream && !nonblocking()).then_some(rustix::io::Errno::OPNOTSUPP)
     }
 
     /// Opens `path` read-only (`std::fs::File::open`, a blocking call).
@@ -59,24 +77,24 @@ impl File {
     /// Reads into all of `buf`'s `bytes_total()` (a `Vec`'s capacity, whose length then grows
     /// to cover what was read) from `offset`; resolves to `(bytes read, buf)`.
     pub fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> Op<Read<B>> {
-        op::read(&self.driver, &self.fd, self.synchronous, buf, offset)
+        op::read(&self.driver, &self.fd, self.synchronous, buf, offset).refuse(self.blocking())
     }
 
     /// Writes `buf`'s `bytes_init()` (a `Vec`'s length) at `offset`; resolves to
     /// `(bytes written, buf)`.
     pub fn write_at<B: IoBuf>(&self, buf: B, offset: u64) -> Op<Write<B>> {
-        op::write(&self.driver, &self.fd, self.synchronous, buf, offset)
+        op::write(&self.driver, &self.fd, self.synchronous, buf, offset).refuse(self.blocking())
     }
 
     /// Reads into `bufs` in order from `offset` (at most 1024 buffers, `UIO_MAXIOV`; more
     /// fail with `EINVAL`).
     pub fn readv_at<B: IoBufMut>(&self, bufs: Vec<B>, offset: u64) -> Op<ReadV<B>> {
-        op::readv(&self.driver, &self.fd, self.synchronous, bufs, offset)
+        op::readv(&self.driver, &self.fd, self.synchronous, bufs, offset).refuse(self.blocking())
     }
 
     /// Writes `bufs` in order at `offset` (at most 1024 buffers).
     pub fn writev_at<B: IoBuf>(&self, bufs: Vec<B>, offset: u64) -> Op<WriteV<B>> {
-        op::writev(&self.driver, &self.fd, self.synchronous, bufs, offset)
+        op::writev(&self.driver, &self.fd, self.synchronous, bufs, offset).refuse(self.blocking())
     }
 
     /// `fsync`: data and metadata reach the device.
@@ -95,6 +113,19 @@ impl File {
     pub fn poll(&self, events: PollFlags) -> Op<PollOp> {
         op::poll(&self.driver, &self.fd, false, events)
     }
+}
+
+/// True for descriptors whose reads and writes may block inside `io_submit`: anything but a
+/// regular file, a block device or a directory (pipes, sockets, terminals and other character
+/// devices, eventfds...), or a descriptor `fstat` cannot describe.
+fn stream(fd: &OwnedFd) -> bool {
+    use rustix::fs::FileType;
+    !rustix::fs::fstat(fd).is_ok_and(|st| {
+        matches!(
+            FileType::from_raw_mode(st.st_mode),
+            FileType::RegularFile | FileType::BlockDevice | FileType::Directory
+        )
+    })
 }
 
 /// Filesystems whose buffered reads and writes complete inside `io_submit` (their `read_iter`

@@ -24,7 +24,8 @@
 //!   addresses.
 //! - A request's future ([`Op`]) does nothing until polled. Its first poll takes a slot, writes
 //!   the request and joins the queue; it never makes a system call. If every slot is taken it
-//!   waits for one, in order of arrival: back-pressure, not an error.
+//!   waits for one, in order of arrival (a released slot is handed to the oldest waiter, never
+//!   taken by a newcomer): back-pressure, not an error.
 //! - The driving task takes the whole queue and submits it with **one `io_submit` per
 //!   wake-up**, however many futures queued requests since the last one, then reaps every
 //!   completion from the ring in user space (no system call) and wakes their futures. When the
@@ -55,11 +56,15 @@
 //!   this path only) and is freed only after the request's completion has been reaped. A read
 //!   or write cannot be cancelled (the kernel refuses: only polls can be), so it runs to the
 //!   end; a **poll is cancelled** (`io_cancel`) by the next turn;
-//! - when the driver itself goes (the last clone, file and future dropped), whatever the
-//!   kernel still holds is waited for by `io_destroy` on a thread of its own
-//!   (`linux-aio-destroy`), and the kept buffers are freed there, right after it returns:
-//!   **never before the kernel is done with them, never leaked**. No executor thread waits for
-//!   `io_destroy` (~35 ms).
+//! - when the driver itself goes (its last clone and [`File`] dropped), it shuts down
+//!   ([`Driver::shutdown`]): a teardown thread (`linux-aio-destroy`, a few at most however many
+//!   drivers go) drives it until the kernel holds nothing, then destroys the context
+//!   (`io_destroy`), and frees the buffers it reaped right after: **never before the kernel is
+//!   done with them, never leaked**. No executor thread waits for `io_destroy` (~35 ms).
+//!   Futures keep only the table alive, not the context: one leaked with `mem::forget` leaks
+//!   its buffer and slot, never the kernel context.
+//!
+//! `Debug` of an [`Op`] never shows its buffer (the kernel may be writing it).
 //!
 //! The slot also keeps the request's descriptor open, so its number cannot be reused by
 //! another file before the kernel has seen the request.
@@ -90,14 +95,22 @@
 //! Streams (pipes, sockets, terminals) can block inside `io_submit`, and Linux 6.1 refuses
 //! `RWF_NOWAIT` on pipes and sockets: this crate offers [`File::poll`] for them (readiness,
 //! cancelled on drop), and leaves the transfer to a non-blocking `read`/`write` of your own (or
-//! to tokio's own types).
+//! to tokio's own types). A read or write on anything but a regular file, block device or
+//! directory whose descriptor is in blocking mode completes at once with `EOPNOTSUPP` (it never
+//! reaches the kernel, so it cannot stop the driving thread); in non-blocking mode the kernel
+//! answers `EAGAIN` when the stream is not ready.
+//!
+//! Requests a filesystem completes after `io_submit` although the driver took them for
+//! synchronous (see [`Turn::unsignalled`]) are looked for after growing sleeps (50 µs to 4 ms),
+//! never in a busy loop.
 //!
 //! # fork
 //!
 //! A forked child's copy of a driver never takes its parent's completions (the core crate
 //! refuses it the ring): every request in the child, new or inherited, completes with
-//! `EINVAL`, and the child's driving loop ends without resetting the eventfd it shares with
-//! the parent. The parent is unaffected.
+//! `EINVAL` at its next poll (no driving loop needed, and no lock taken that a thread of the
+//! parent may have held at the fork), and the child's driving loop ends at once without
+//! resetting the eventfd it shares with the parent. The parent is unaffected.
 
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]

@@ -23,8 +23,8 @@ use rustix::fd::OwnedFd;
 use rustix::io::Errno;
 
 use crate::buf::{IoBuf, IoBufMut};
-use crate::driver::{lock, Driver};
-use crate::table::{Iovec, State, Trash};
+use crate::driver::{lock, Driver, Shared};
+use crate::table::{Iovec, State, Table, Trash};
 
 mod private {
     pub trait Sealed {}
@@ -222,40 +222,57 @@ impl Operation for PollOp {
 /// The future of one request; see [`File`](crate::File) for the operations. Resolves to the
 /// result and, for reads and writes, the buffer. Dropping it in flight is safe: see the module
 /// and crate documentation.
+///
+/// It keeps the driver's table alive, not the driver: the kernel context is shut down and
+/// destroyed once every [`Driver`] and [`File`](crate::File) handle is gone and nothing is in
+/// flight, even if a future is leaked (`mem::forget`).
 #[must_use = "a request does nothing unless awaited"]
 pub struct Op<T: Operation> {
-    driver: Driver,
+    shared: Arc<Shared>,
     fd: Option<Arc<OwnedFd>>,
     /// The file performs buffered reads and writes inside `io_submit` (see `File`).
     synchronous: bool,
     op: Option<T>,
     flags: RwFlags,
+    /// Completes with this error at its first poll, never reaching the kernel (a read or write
+    /// on a blocking stream, see `File`).
+    refused: Option<Errno>,
     /// The table slot, and its generation, once queued.
     slot: Option<(u32, u32)>,
-    /// Our place in the queue of futures waiting for a slot.
+    /// Our id in the queue of futures waiting for a slot.
     waiter: Option<u64>,
 }
 
-impl<T: Operation + std::fmt::Debug> std::fmt::Debug for Op<T> {
+/// Never shows the operation: while the request is in flight the kernel may be writing into
+/// its buffer, which no shared borrow may look at.
+impl<T: Operation> std::fmt::Debug for Op<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Op")
-            .field("op", &self.op)
+            .field("operation", &std::any::type_name::<T>())
             .field("slot", &self.slot)
-            .finish()
+            .field("finished", &self.op.is_none())
+            .finish_non_exhaustive()
     }
 }
 
 impl<T: Operation> Op<T> {
     pub(crate) fn new(driver: &Driver, fd: &Arc<OwnedFd>, synchronous: bool, op: T) -> Op<T> {
         Op {
-            driver: driver.clone(),
+            shared: driver.shared().clone(),
             fd: Some(fd.clone()),
             synchronous,
             op: Some(op),
             flags: RwFlags::empty(),
+            refused: None,
             slot: None,
             waiter: None,
         }
+    }
+
+    /// This request completes with `error` at its first poll, without reaching the kernel.
+    pub(crate) fn refuse(mut self, error: Option<Errno>) -> Op<T> {
+        self.refused = error;
+        self
     }
 
     /// Per-request `RWF_*` flags (`aio_rw_flags`) for a read or write, such as
@@ -282,20 +299,37 @@ fn decode(res: i64) -> Result<usize, Errno> {
     .result()
 }
 
+/// Why the table takes no more requests, if it does not.
+fn refusal(t: &Table) -> Option<Errno> {
+    t.broken.or(t.closed.then_some(Errno::CANCELED))
+}
+
 impl<T: Operation> Future for Op<T> {
     type Output = T::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
         let this = self.get_mut();
+        if this.shared.forked() {
+            // A forked child's copy of the driver: the kernel context is the parent's, and the
+            // kernel writes the parent's memory, never this copy of the buffer. Fail at once,
+            // without the table's lock (another thread may have held it at the fork).
+            this.slot = None;
+            this.waiter = None;
+            return Poll::Ready(output(&mut this.op, Err(Errno::INVAL)));
+        }
         // Borrowed, not cloned: no reference-count traffic per poll.
-        let shared = &*this.driver.0;
+        let shared = &*this.shared;
         if let Some((i, generation)) = this.slot {
-            let mut t = lock(&shared.table);
-            let slot = &mut t.slots[i as usize];
-            debug_assert_eq!(slot.generation, generation);
-            return match slot.state {
-                State::Done(res) => {
+            // No user code (a waker's clone or drop) under the lock: a waker is cloned only
+            // when the stored one would not wake this task, between two lock sections.
+            let mut new = None;
+            loop {
+                let mut t = lock(&shared.table);
+                let slot = &mut t.slots[i as usize];
+                debug_assert_eq!(slot.generation, generation);
+                if let State::Done(res) = slot.state {
                     let fd = slot.fd.take();
+                    let old = slot.waker.take();
                     let mut none = Vec::new(); // the slot keeps nothing else: stays empty
                     let next = t.release(i, &mut none);
                     drop(t);
@@ -303,80 +337,106 @@ impl<T: Operation> Future for Op<T> {
                     if let Some(w) = next {
                         w.wake();
                     }
-                    drop(fd);
-                    Poll::Ready(output(&mut this.op, decode(res)))
+                    drop((old, new, fd));
+                    return Poll::Ready(output(&mut this.op, decode(res)));
                 }
-                _ => {
-                    match &slot.waker {
-                        Some(w) if w.will_wake(cx.waker()) => {}
-                        _ => slot.waker = Some(cx.waker().clone()),
-                    }
-                    Poll::Pending
+                if slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    drop(t);
+                    drop(new);
+                    return Poll::Pending;
                 }
-            };
+                if let Some(w) = new.take() {
+                    let old = slot.waker.replace(w);
+                    drop(t);
+                    drop(old);
+                    return Poll::Pending;
+                }
+                drop(t);
+                new = Some(cx.waker().clone());
+            }
         }
         if this.op.is_none() {
             panic!("Op polled after completion");
         }
-        if shared.forked() {
-            // A forked child's copy of the driver: the kernel context is the parent's.
-            return Poll::Ready(output(&mut this.op, Err(Errno::INVAL)));
-        }
+        // First poll, or waiting for a slot: clone the waker before locking.
+        let waker = cx.waker().clone();
         let mut t = lock(&shared.table);
-        if let Some(e) = t.broken.or(t.closed.then_some(Errno::CANCELED)) {
+        if let Some(e) = refusal(&t).or(this.refused) {
+            let next = this.waiter.take().and_then(|id| t.leave_room(id));
             drop(t);
-            this.leave_room_queue();
+            if let Some(w) = next {
+                w.wake();
+            }
+            drop(waker);
             return Poll::Ready(output(&mut this.op, Err(e)));
         }
-        let Some(i) = t.free.pop() else {
-            // Back-pressure: wait for a slot, in order of arrival.
-            match this.waiter {
-                Some(id) if id >= t.room_base => {
-                    let base = t.room_base;
-                    let entry = &mut t.room[(id - base) as usize];
-                    if !entry.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                        *entry = Some(cx.waker().clone());
-                    }
-                }
-                _ => {
-                    this.waiter = Some(t.room_base + t.room.len() as u64);
-                    t.room.push_back(Some(cx.waker().clone()));
-                }
+        let i = if let Some(i) = this.waiter.and_then(|id| t.granted.remove(&id)) {
+            // A released slot was handed to us.
+            this.waiter = None;
+            i
+        } else if let Some(i) = t.free.pop() {
+            // (Free slots only exist while nobody waits: a released slot goes to the oldest
+            // waiter first.)
+            if let Some(id) = this.waiter.take() {
+                t.room.remove(&id);
             }
+            i
+        } else {
+            // Back-pressure: wait for a slot, in order of arrival.
+            let old = match this.waiter {
+                Some(id) if t.room.contains_key(&id) => t.room.insert(id, waker),
+                _ => {
+                    let id = t.next_waiter;
+                    t.next_waiter += 1;
+                    this.waiter = Some(id);
+                    t.room.insert(id, waker)
+                }
+            };
+            drop(t);
+            drop(old);
             return Poll::Pending;
         };
-        if let Some(id) = this.waiter.take() {
-            if id >= t.room_base {
-                let base = t.room_base;
-                t.room[(id - base) as usize] = None;
-            }
-        }
-        let fd = this.fd.take().expect("an unqueued Op has its fd");
-        let op = this.op.as_mut().expect("checked above");
-        let mut guard = t;
-        let t = &mut *guard;
         let slot = &mut t.slots[i as usize];
         let generation = slot.generation;
-        slot.cb = iocb::default();
-        op.prepare(&mut slot.cb, &mut slot.iov);
-        slot.cb.aio_rw_flags = this.flags.bits() as i32; // __kernel_rwf_t: the same bits
+        let mut iov = std::mem::take(&mut slot.iov);
         let quiet = T::MAY_BE_QUIET && this.synchronous && !t.always_signal;
+        drop(t);
+        // The request is written outside the lock: `prepare` calls the buffer's `IoBuf`
+        // methods (user code). The slot is ours: off the free list, not yet queued.
+        let fd = this.fd.take().expect("an unqueued Op has its fd");
+        let op = this.op.as_mut().expect("checked above");
+        let mut cb = iocb::default();
+        op.prepare(&mut cb, &mut iov);
+        cb.aio_rw_flags = this.flags.bits() as i32; // __kernel_rwf_t: the same bits
+        shared.stamp(&mut cb, i, generation, &fd, !quiet);
+        let mut t = lock(&shared.table);
+        t.slots[i as usize].iov = iov;
+        if let Some(e) = refusal(&t) {
+            // Shut down meanwhile: the slot goes back, the request never reaches the kernel.
+            let next = t.give(i);
+            drop(t);
+            if let Some(w) = next {
+                w.wake();
+            }
+            drop((waker, fd));
+            return Poll::Ready(output(&mut this.op, Err(e)));
+        }
         let slot = &mut t.slots[i as usize];
-        shared.stamp(&mut slot.cb, i, generation, &fd, !quiet);
+        slot.cb = cb;
         slot.quiet = quiet;
         slot.fd = Some(fd);
-        slot.waker = Some(cx.waker().clone());
+        slot.waker = Some(waker);
         slot.cancelable = T::CANCELABLE;
         slot.state = State::Queued;
         // The first request of a batch wakes the driving task (after the lock: its waker may
-        // make a system call, as the driver thread's does).
+        // make a system call, as the driver thread's does). It registers again at its turn.
         let flush = if t.pending.is_empty() {
-            t.flush.clone()
+            t.flush.take()
         } else {
             None
         };
         t.pending.push_back(i);
-        drop(guard);
+        drop(t);
         this.slot = Some((i, generation));
         if let Some(w) = flush {
             w.wake();
@@ -386,20 +446,11 @@ impl<T: Operation> Future for Op<T> {
 }
 
 impl<T: Operation> Op<T> {
-    /// Leaves the queue of futures waiting for a slot, passing a wake-up this future received
-    /// (and will not use) on to the next one.
+    /// Leaves the queue of futures waiting for a slot, passing a slot handed to this future
+    /// (which it will not use) on to the next waiter.
     fn leave_room_queue(&mut self) {
         if let Some(id) = self.waiter.take() {
-            let next = {
-                let mut t = lock(&self.driver.0.table);
-                if id >= t.room_base {
-                    let base = t.room_base;
-                    t.room[(id - base) as usize] = None;
-                    None
-                } else {
-                    t.next_room_waiter()
-                }
-            };
+            let next = lock(&self.shared.table).leave_room(id);
             if let Some(w) = next {
                 w.wake();
             }
@@ -409,34 +460,40 @@ impl<T: Operation> Op<T> {
 
 impl<T: Operation> Drop for Op<T> {
     fn drop(&mut self) {
+        if self.shared.forked() {
+            // A forked child's copy: the kernel never writes into this process's copy of the
+            // buffer, so it may go; the table is left alone (its lock may have been held by a
+            // thread of the parent at the fork).
+            return;
+        }
         self.leave_room_queue();
         let Some((i, generation)) = self.slot.take() else {
             return; // never queued, or completed: the buffer drops with `self`
         };
-        let shared = &*self.driver.0;
+        let shared = &*self.shared;
         let mut trash: Vec<Trash> = Vec::new();
         let mut wake = None;
+        let old;
         {
             let mut t = lock(&shared.table);
             let slot = &mut t.slots[i as usize];
             debug_assert_eq!(slot.generation, generation);
+            // Our waker is dropped after the lock (user code).
+            old = slot.waker.take();
             match slot.state {
                 State::Queued => {
                     // Not yet taken by the driver: it never reaches the kernel.
-                    if let Some(pos) = t.pending.iter().position(|&q| q == i) {
-                        t.pending.remove(pos);
-                    }
+                    t.pending.remove(i);
                     wake = t.release(i, &mut trash);
                 }
                 State::InFlight => {
                     // The kernel may still read or write the buffer: the slot keeps it until the
                     // completion is reaped. (One allocation, on this cold path only.)
                     slot.abandoned = true;
-                    slot.waker = None;
                     slot.orphan = self.op.take().map(|op| Box::new(op) as Trash);
                     if slot.cancelable {
                         t.cancels.push((i, generation));
-                        wake = t.flush.clone();
+                        wake = t.flush.take();
                     }
                 }
                 State::Done(_) => wake = t.release(i, &mut trash),
@@ -446,6 +503,7 @@ impl<T: Operation> Drop for Op<T> {
         if let Some(w) = wake {
             w.wake();
         }
+        drop(old);
         drop(trash);
     }
 }

@@ -2,7 +2,7 @@
 //! requests, and the futures waiting for a free slot. Futures and the driving turn take its lock
 //! for a few instructions at a time; no system call or user code runs under it.
 
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::task::Waker;
 
@@ -72,17 +72,91 @@ impl Slot {
     }
 }
 
+/// No slot (the end of a [`Queue`]).
+const NIL: u32 = u32::MAX;
+
+/// The queue of prepared requests: a doubly linked list threaded through per-slot links, so
+/// that a request leaves it in O(1) wherever it is (a future dropped while queued), and
+/// nothing is allocated after the driver is built.
+pub(crate) struct Queue {
+    /// (previous, next) of each slot in the queue.
+    links: Box<[(u32, u32)]>,
+    head: u32,
+    tail: u32,
+    len: usize,
+}
+
+impl Queue {
+    pub fn new(slots: usize) -> Queue {
+        Queue {
+            links: vec![(NIL, NIL); slots].into_boxed_slice(),
+            head: NIL,
+            tail: NIL,
+            len: 0,
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn push_back(&mut self, i: u32) {
+        self.links[i as usize] = (self.tail, NIL);
+        match self.tail {
+            NIL => self.head = i,
+            t => self.links[t as usize].1 = i,
+        }
+        self.tail = i;
+        self.len += 1;
+    }
+    pub fn push_front(&mut self, i: u32) {
+        self.links[i as usize] = (NIL, self.head);
+        match self.head {
+            NIL => self.tail = i,
+            h => self.links[h as usize].0 = i,
+        }
+        self.head = i;
+        self.len += 1;
+    }
+    pub fn pop_front(&mut self) -> Option<u32> {
+        let i = self.head;
+        if i == NIL {
+            return None;
+        }
+        self.remove(i);
+        Some(i)
+    }
+    /// Takes slot `i` (which must be queued) out of the queue.
+    pub fn remove(&mut self, i: u32) {
+        let (prev, next) = self.links[i as usize];
+        match prev {
+            NIL => self.head = next,
+            p => self.links[p as usize].1 = next,
+        }
+        match next {
+            NIL => self.tail = prev,
+            n => self.links[n as usize].0 = prev,
+        }
+        self.links[i as usize] = (NIL, NIL);
+        self.len -= 1;
+    }
+}
+
 pub(crate) struct Table {
     pub slots: Box<[Slot]>,
     pub free: Vec<u32>,
     /// Prepared requests, in order, waiting for the driver.
-    pub pending: VecDeque<u32>,
+    pub pending: Queue,
     /// Abandoned requests to cancel (polls), as (slot, generation).
     pub cancels: Vec<(u32, u32)>,
-    /// Futures waiting for a free slot, oldest first; `None` for one that has gone. The entry at
-    /// index `i` has waiter id `room_base + i`.
-    pub room: VecDeque<Option<Waker>>,
-    pub room_base: u64,
+    /// Futures waiting for a free slot, by waiter id (ids increase: oldest first). A future
+    /// that goes leaves at once, so the map only holds futures that are still waiting.
+    pub room: BTreeMap<u64, Waker>,
+    /// Waiters a released slot was handed to (waiter id -> slot), until they poll again: a
+    /// slot freed while futures wait goes to the oldest of them, never to a newcomer.
+    pub granted: BTreeMap<u64, u32>,
+    pub next_waiter: u64,
     /// Woken when the queue becomes non-empty or a cancellation is requested: the driving task.
     pub flush: Option<Waker>,
     pub in_flight: usize,
@@ -96,6 +170,9 @@ pub(crate) struct Table {
     pub unsignalled: usize,
     /// A request without `IOCB_FLAG_RESFD` outlived its `io_submit`: signal every request.
     pub always_signal: bool,
+    /// A turn found the driver finished and signalled the eventfd, so that every driving loop
+    /// (the teardown's too) wakes and ends.
+    pub finish_announced: bool,
 }
 
 impl Table {
@@ -118,19 +195,32 @@ impl Table {
         if let Some(fd) = slot.fd.take() {
             trash.extend(Some(Box::new(fd) as Trash));
         }
-        self.free.push(i);
-        self.next_room_waiter()
+        self.give(i)
     }
 
-    /// The oldest future still waiting for a slot, taken off the queue.
-    pub fn next_room_waiter(&mut self) -> Option<Waker> {
-        while let Some(entry) = self.room.pop_front() {
-            self.room_base += 1;
-            if entry.is_some() {
-                return entry;
+    /// Hands free slot `i` to the oldest future waiting for one (returning its waker, to wake
+    /// outside the lock), or puts it back on the free list.
+    pub fn give(&mut self, i: u32) -> Option<Waker> {
+        match self.room.pop_first() {
+            Some((id, waker)) => {
+                self.granted.insert(id, i);
+                Some(waker)
+            }
+            None => {
+                self.free.push(i);
+                None
             }
         }
-        None
+    }
+
+    /// Waiter `id` goes: out of the queue, or, if a slot was handed to it, the slot goes on
+    /// to the next waiter (whose waker is returned).
+    pub fn leave_room(&mut self, id: u64) -> Option<Waker> {
+        if self.room.remove(&id).is_some() {
+            return None;
+        }
+        let i = self.granted.remove(&id)?;
+        self.give(i)
     }
 
     /// A completion (or a refusal) for the request with `user_data`: the future gets the

@@ -6,7 +6,7 @@ use std::task::{Wake, Waker};
 use rustix::event::{PollFd, PollFlags};
 use rustix::fd::OwnedFd;
 
-use crate::driver::{drain_eventfd, Driver};
+use crate::driver::{drain_eventfd, Backoff, Driver};
 
 /// Wakes the driving thread: adds 1 to the eventfd it waits on (the kernel's completions do
 /// the same).
@@ -27,26 +27,25 @@ impl Driver {
     /// `poll(2)` on the eventfd, which completions signal and new requests kick (one `write` per
     /// batch); it ends when the driver is gone, or shut down with nothing in flight.
     pub fn spawn_thread(&self) -> std::io::Result<std::thread::JoinHandle<()>> {
-        let efd = Arc::new(self.0.efd.try_clone()?);
+        let efd = Arc::new(self.shared().efd.try_clone()?);
         let waker = Waker::from(Arc::new(Kick(efd.clone())));
-        let weak = Arc::downgrade(&self.0);
-        let origin = self.0.origin;
+        let weak = Arc::downgrade(self.shared());
+        let origin = self.shared().origin;
+        let mut backoff = Backoff::default();
         std::thread::Builder::new()
             .name("linux-aio-driver".into())
             .spawn(move || loop {
                 let Some(shared) = weak.upgrade() else { return };
-                let turn = Driver(shared).turn(&waker);
+                let turn = shared.turn(&waker);
+                drop(shared);
                 if turn.finished {
                     return;
                 }
                 let mut fds = [PollFd::new(&*efd, PollFlags::IN)];
-                // Requests the eventfd will not announce: look again in a millisecond.
-                let soon = rustix::event::Timespec {
-                    tv_sec: 0,
-                    tv_nsec: 1_000_000,
-                };
-                let timeout = (turn.unsignalled > 0).then_some(&soon);
-                match rustix::event::poll(&mut fds, timeout) {
+                // Requests the eventfd will not announce: look again after a sleep that grows
+                // (from 50 us to 4 ms) while they last, woken early by the eventfd.
+                let timeout = backoff.timeout(turn.unsignalled > 0);
+                match rustix::event::poll(&mut fds, timeout.as_ref()) {
                     Ok(_) | Err(rustix::io::Errno::INTR) => {
                         drain_eventfd(rustix::fd::AsFd::as_fd(&*efd), &origin)
                     }

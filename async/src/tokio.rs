@@ -8,7 +8,7 @@ use rustix::fd::{AsFd, OwnedFd};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use crate::driver::{drain_eventfd, Driver, Shared};
+use crate::driver::{drain_eventfd, Backoff, Driver, Shared};
 
 /// Turns one poll of the driving task may take before it yields to the other tasks.
 const TURNS_PER_POLL: usize = 8;
@@ -33,17 +33,36 @@ impl Driver {
             ));
         }
         // A duplicate of the eventfd, owned by the registration, so it never outlives it.
-        let dup = self.0.efd.try_clone()?;
-        // SAFETY: `dup` is an open descriptor that the AsyncFd owns: it stays open, on the
-        // same eventfd, until the AsyncFd drops it, and `as_raw_fd` always returns it.
-        let efd = unsafe { AsyncFd::register_with_interest(dup, Interest::READABLE) }
-            .map_err(|e| e.into_parts().1)?;
-        let weak = Arc::downgrade(&self.0);
-        Ok(std::future::poll_fn(move |cx| drive(&weak, &efd, cx)))
+        let dup = self.shared().efd.try_clone()?;
+        // tokio panics when the runtime has no I/O driver (built without `enable_io`), and
+        // offers no way to ask first: catch it and say so.
+        let registered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: `dup` is an open descriptor that the AsyncFd owns: it stays open, on the
+            // same eventfd, until the AsyncFd drops it, and `as_raw_fd` always returns it.
+            unsafe { AsyncFd::register_with_interest(dup, Interest::READABLE) }
+        }));
+        let efd = match registered {
+            Ok(r) => r.map_err(|e| e.into_parts().1)?,
+            Err(_) => {
+                return Err(std::io::Error::other(
+                    "Driver::drive_tokio: the tokio runtime has no I/O driver (enable_io)",
+                ))
+            }
+        };
+        let weak = Arc::downgrade(self.shared());
+        let mut backoff = Backoff::default();
+        Ok(std::future::poll_fn(move |cx| {
+            drive(&weak, &efd, &mut backoff, cx)
+        }))
     }
 }
 
-fn drive(weak: &Weak<Shared>, efd: &AsyncFd<OwnedFd>, cx: &mut Context<'_>) -> Poll<()> {
+fn drive(
+    weak: &Weak<Shared>,
+    efd: &AsyncFd<OwnedFd>,
+    backoff: &mut Backoff,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
     for _ in 0..TURNS_PER_POLL {
         let Some(shared) = weak.upgrade() else {
             return Poll::Ready(());
@@ -59,16 +78,22 @@ fn drive(weak: &Weak<Shared>, efd: &AsyncFd<OwnedFd>, cx: &mut Context<'_>) -> P
             Poll::Ready(Err(_)) => return Poll::Ready(()),
             Poll::Pending => false,
         };
-        let turn = Driver(shared).turn(cx.waker());
+        let turn = shared.turn(cx.waker());
+        drop(shared);
         if turn.finished {
             return Poll::Ready(());
         }
-        if turn.unsignalled > 0 {
-            // Requests the eventfd will not announce are in flight: look again soon.
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
         if !signalled {
+            if let Some(delay) = backoff.next(turn.unsignalled > 0) {
+                // Requests the eventfd will not announce are in flight: look again after a
+                // sleep that grows (50 us to 4 ms) while they last, never in a busy loop. The
+                // eventfd and the queue still wake the task early.
+                let waker = cx.waker().clone();
+                tokio::task::spawn_blocking(move || {
+                    std::thread::sleep(delay);
+                    waker.wake();
+                });
+            }
             // Both wake-ups are registered: the eventfd's readiness (polled Pending above),
             // and the waker a future wakes when it queues a request (given to the turn).
             // Completions of what this turn submitted come through the eventfd, or were

@@ -60,6 +60,18 @@ unsafe impl Send for IocbPtrs {}
 
 impl Shared {
     pub(crate) fn turn(&self, waker: &Waker) -> Turn {
+        self.turn_keeping(waker, None)
+    }
+
+    /// A turn; with `keep`, what abandoned requests kept (their buffers) is moved there
+    /// instead of dropped (the teardown frees it only after `io_destroy`).
+    pub(crate) fn turn_keeping(&self, waker: &Waker, keep: Option<&mut Vec<Trash>>) -> Turn {
+        if self.origin.forked() {
+            return self.turn_in_child();
+        }
+        // Cloned before any lock (a waker's clone is user code); kept only if the registered
+        // one would not wake the same task.
+        let mut registration = Some(waker.clone());
         let mut engine = lock(&self.engine);
         let e = &mut *engine;
         let mut turn = Turn::default();
@@ -67,26 +79,13 @@ impl Shared {
             turn.finished = true;
             return turn;
         };
-        let forked = self.origin.forked();
         // 1. Take the queue and the cancellations due. Every request counted in `in_flight`
         // here leaves it through `e.done` or a requeue below.
         {
             let mut t = lock(&self.table);
             if !t.flush.as_ref().is_some_and(|w| w.will_wake(waker)) {
-                t.flush = Some(waker.clone());
-            }
-            if forked && t.broken.is_none() {
-                // A forked child's copy: the kernel context is the parent's. Nothing submitted
-                // here would ever complete here, and the requests the parent had in flight
-                // write into the parent's memory, not into this copy's buffers: fail them all.
-                t.broken = Some(Errno::INVAL);
-                let inval = -i64::from(Errno::INVAL.raw_os_error());
-                e.done.extend(
-                    t.slots
-                        .iter()
-                        .filter(|s| s.state == State::InFlight)
-                        .map(|s| (s.cb.aio_data, inval)),
-                );
+                // The old one (if any) is dropped after the lock.
+                registration = std::mem::replace(&mut t.flush, registration.take());
             }
             let refuse = t.broken.or(t.closed.then_some(Errno::CANCELED));
             let Table {
@@ -120,7 +119,7 @@ impl Shared {
                 }
                 *in_flight += e.batch.len();
             }
-            if !forked {
+            {
                 if *closed {
                     // After shutdown every poll in flight is cancelled.
                     cancels.extend(slots.iter().enumerate().filter_map(|(i, s)| {
@@ -193,7 +192,7 @@ impl Shared {
         e.cancels.clear();
         // 4. Reap the ring, after the submission (buffered I/O completed inside it).
         let mut reaped = 0;
-        if !forked {
+        {
             loop {
                 match ctx.try_wait(&mut e.events) {
                     Ok(n) => {
@@ -213,6 +212,7 @@ impl Shared {
             }
         }
         // 5. Hand the results over.
+        let (mut rewake, mut announce) = (false, false);
         {
             let mut t = lock(&self.table);
             t.submit_calls += calls;
@@ -243,13 +243,15 @@ impl Shared {
             }
             if reaped > 0 && e.ring_full {
                 e.ring_full = false;
-                if !t.pending.is_empty() {
-                    // What the full ring refused goes in the next turn.
-                    e.wake.push(waker.clone());
-                }
+                // What the full ring refused goes in the next turn.
+                rewake = !t.pending.is_empty();
             }
             turn.finished =
                 (t.closed || t.broken.is_some()) && t.pending.is_empty() && t.in_flight == 0;
+            if turn.finished && !t.finish_announced {
+                t.finish_announced = true;
+                announce = true;
+            }
             turn.unsignalled = t.unsignalled;
             if t.unsignalled > 0 {
                 // A filesystem the driver took for synchronous is not: from now on every
@@ -267,7 +269,19 @@ impl Shared {
         for w in wake.drain(..) {
             w.wake();
         }
-        trash.clear();
+        if rewake {
+            waker.wake_by_ref();
+        }
+        if announce {
+            // Another driving loop (the teardown's, sleeping on the eventfd) may be waiting
+            // for what this turn reaped last: wake it, so it sees the driver finished.
+            let _ = rustix::io::write(&self.efd, &1u64.to_ne_bytes());
+        }
+        drop(registration);
+        match keep {
+            Some(keep) => keep.append(&mut trash),
+            None => trash.clear(),
+        }
         let mut e = lock(&self.engine);
         if e.wake.capacity() < wake.capacity() {
             e.wake = wake;
@@ -276,5 +290,25 @@ impl Shared {
             e.trash = trash;
         }
         turn
+    }
+
+    /// A turn in a forked child's copy of the driver: the kernel context, its ring and the
+    /// requests in flight are the parent's, and the engine's lock may have been held by a
+    /// thread of the parent at the fork (never released here). So no lock is waited for: the
+    /// table is marked broken if its lock can be had, and the futures of inherited requests
+    /// are woken (their next poll fails with `EINVAL`, without the lock). The loop ends.
+    fn turn_in_child(&self) -> Turn {
+        let mut wake = Vec::new();
+        if let Ok(mut t) = self.table.try_lock() {
+            t.broken.get_or_insert(Errno::INVAL);
+            wake.extend(t.slots.iter_mut().filter_map(|s| s.waker.take()));
+        }
+        for w in wake {
+            w.wake();
+        }
+        Turn {
+            finished: true,
+            ..Turn::default()
+        }
     }
 }

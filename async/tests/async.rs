@@ -786,8 +786,12 @@ fn runtime_dropped_in_flight() -> Outcome {
             };
             let file = direct.try_clone().unwrap();
             let dd = d.clone();
+            // The driver handle outlives the runtime: dropping the last handle shuts the
+            // driver down and a teardown thread drives it to the end, which (on two workers
+            // kept busy) would reap every read before the tasks go.
+            let driver = Driver::new(64).unwrap();
+            let handle = driver.clone();
             let seen = rt.block_on(async move {
-                let driver = Driver::new(64).unwrap();
                 driver.spawn_tokio().unwrap();
                 let file = File::new(&driver, file);
                 for i in 0..N {
@@ -831,6 +835,7 @@ fn runtime_dropped_in_flight() -> Outcome {
             let t = Instant::now();
             drop(rt);
             let dropped_in = t.elapsed();
+            drop(handle);
             wait_blocking("every buffer freed", || deaths(&d).len() == N);
             let all = deaths(&d);
             assert!(
