@@ -364,14 +364,23 @@ impl Context {
     }
 
     /// Destroys the kernel context now (waiting for every request in flight), leaving this
-    /// value dead: every later call fails with `EINVAL`. For the scope's last-resort drain.
+    /// value dead: every later call fails with `EINVAL`. For the scope's last-resort drain,
+    /// whose buffers are freed once this returns: if `io_destroy` fails, nothing says the
+    /// kernel is done with them, and the process is ended ([`abort`]) rather than let it write
+    /// into freed memory.
     pub(crate) fn destroy_in_place(&mut self) {
         self.ring = None;
         let id = core::mem::replace(&mut self.id, 0);
         // SAFETY: the ring's reader is gone (above) and `&mut self` keeps every other user of
         // this context out; the id is now 0, which no context has, so nothing reaches the
         // destroyed context or its unmapped ring afterwards.
-        let _ = unsafe { raw::io_destroy(id) };
+        let r = unsafe { raw::io_destroy(id) };
+        if r < 0 {
+            abort(
+                "linux-aio: a scope's last-resort io_destroy failed with requests in flight; \
+                 their buffers are not safe to free, so the process ends",
+            );
+        }
     }
 
     /// Waits until at least `min` completions are available (or `timeout` passes; `None` waits
@@ -792,3 +801,19 @@ static_assertions::assert_impl_all!(Submitter<'static>: Send, Sync, Copy);
 static_assertions::assert_impl_all!(Reaper<'static>: Send);
 static_assertions::assert_impl_all!(Event: Send, Sync, Copy);
 static_assertions::assert_not_impl_any!(crate::Scope<'static, 'static, 1>: Sync);
+
+/// Ends the process: a panic raised while that panic unwinds aborts (std's rule), and a
+/// `no_std` panic handler does not return. For the one state the crate cannot leave safely
+/// (memory the kernel may still write, about to be freed).
+#[cold]
+#[inline(never)]
+pub(crate) fn abort(why: &'static str) -> ! {
+    struct PanicAgain(&'static str);
+    impl Drop for PanicAgain {
+        fn drop(&mut self) {
+            panic!("{}", self.0);
+        }
+    }
+    let _again = PanicAgain(why);
+    panic!("{why}");
+}

@@ -57,6 +57,8 @@ scenarios! {
     cancel_pre312_scoped_buffer: "cancel=pre3.12,hold_fd=100";
     cancel_pre312_not_canceled_is_eagain: "cancel=pre3.12";
     cancel_pre312_posix: "cancel=pre3.12";
+    cancel_pre312_scope_end_with_pending_poll: "cancel=pre3.12";
+    cancel_refused: "cancel=EFAULT@0*1";
     era_4_18_poll_refused: "era=4.18";
     era_4_17_safe_api: "era=4.17";
     era_4_17_posix_streams: "era=4.17";
@@ -74,6 +76,7 @@ scenarios! {
     submit_posix_enomem: "submit=ENOMEM#777*0";
     submit_posix_efault: "submit=EFAULT#777*0";
     submit_posix_ebadf: "submit=EBADF#777*0";
+    submit_posix_eagain_for_ever: "submit=EAGAIN#777*0";
     getevents_eintr: "getevents=EINTR@0*2,pgetevents=EINTR@0";
     getevents_eintr_scoped_and_drain: "getevents=EINTR@0*4";
     getevents_eintr_posix: "getevents=EINTR@0*2";
@@ -891,16 +894,111 @@ fn getevents_efault_posix_last_resort() {
     drop(ctx);
 }
 
+/// The drain's last resort failing too: the wait fails for good and so does io_destroy, so
+/// nothing says the kernel is done with the scope's buffers. The scope must not return (its
+/// buffers would be freed while requests may still write them): the process aborts. Run in a
+/// forked child, for each kind of scope.
 fn last_resort_when_destroy_fails_too() {
-    let efd = eventfd();
-    let mut ctx = Context::new(8).unwrap();
-    ctx.set_user_space_reaping(false);
-    ctx.scope::<8, _>(|s| {
-        s.submit(Request::poll(efd.as_fd(), PollFlags::IN)).unwrap();
+    // An emulated answer in this process too (the counter is per process).
+    assert_eq!(Context::new(1).unwrap().destroy(), Err(Errno::INVAL));
+    let aborts = |f: fn()| {
+        // SAFETY: single-threaded scenario child; the forked child leaves with _exit or dies.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            f();
+            // SAFETY: ends the forked child; reached only if the scope returned.
+            unsafe { libc::_exit(0) };
+        }
+        let mut status = 0;
+        // SAFETY: waiting for the child just forked.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(
+            libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGABRT,
+            "the scope returned (or died otherwise): status {status:#x}"
+        );
+    };
+    aborts(|| {
+        let f = Scratch::new("last-resort-scope");
+        let mut buf = vec![0u8; 1 << 20];
+        let mut ctx = Context::new(8).unwrap();
+        ctx.set_user_space_reaping(false);
+        ctx.scope::<8, _>(|s| {
+            s.submit(Request::read(f.file.as_fd(), &mut buf, 0)).unwrap();
+        });
     });
-    // Nothing hung and nothing panicked; the context is dead (id 0: EINVAL from now on).
-    assert_eq!((ctx.id(), ctx.ready()), (0, None));
-    drop(ctx);
+    aborts(|| {
+        let efd = eventfd();
+        let mut ctx = Context::new(8).unwrap();
+        ctx.set_user_space_reaping(false);
+        ctx.shared_scope::<8, _>(|s, _reaper| {
+            s.submit(Request::poll(efd.as_fd(), PollFlags::IN)).unwrap();
+        });
+    });
+}
+
+/// Before 3.12, a scope that ends with a POLL pending: the drain's cancel gets the event back
+/// from io_cancel (nothing will come through the ring), and the scope returns at once, with
+/// nothing left behind; the shared scope too.
+fn cancel_pre312_scope_end_with_pending_poll() {
+    for user_space in [true, false] {
+        let mut ctx = Context::new(8).unwrap();
+        ctx.set_user_space_reaping(user_space);
+        let never = eventfd();
+        ctx.scope::<4, _>(|s| {
+            s.submit(Request::poll(never.as_fd(), PollFlags::IN).user_data(1))
+                .unwrap();
+        });
+        ctx.shared_scope::<4, _>(|s, _reaper| {
+            s.submit(Request::poll(never.as_fd(), PollFlags::IN).user_data(2))
+                .unwrap();
+        });
+        let mut events = [Event::default(); 2];
+        assert_eq!(
+            ctx.wait(&mut events, 0, BRIEFLY),
+            Ok(0),
+            "an event left behind"
+        );
+    }
+}
+
+/// io_cancel refused (EFAULT, once): the scope says so, keeps the request, and cancels it on
+/// a second try.
+fn cancel_refused() {
+    let mut ctx = Context::new(8).unwrap();
+    let efd = eventfd();
+    ctx.scope::<4, _>(|s| {
+        let t = s.submit(Request::poll(efd.as_fd(), PollFlags::IN)).unwrap();
+        assert_eq!(s.cancel(t), Err(Errno::FAULT));
+        assert_eq!(s.in_flight(), 1);
+        assert_eq!(s.cancel(t), Ok(ScopedCancel::InProgress));
+        let got: Vec<_> = s.wait(1, SECOND).unwrap().map(|c| c.ticket).collect();
+        assert_eq!(got, vec![t]);
+    });
+}
+
+/// io_submit refusing one request with EAGAIN every time, with nothing else in flight: the
+/// POSIX layer does not leave it EINPROGRESS for ever (nothing could end it) but fails it with
+/// EAGAIN, which lio_listio(Wait) reports as EIO and aio_error names.
+fn submit_posix_eagain_for_ever() {
+    let f = Scratch::new("posix-eagain-for-ever");
+    let odd = [2u8; 777];
+    let mut ctx = Context::new(16).unwrap();
+    posix::with::<4, _>(Some(&mut ctx), |aio| {
+        let Listed { result, status } =
+            aio.lio_listio(ListMode::Wait, [Aiocb::write(f.file.as_fd(), &odd, 8)]);
+        let [Ok(id)] = status else {
+            panic!("refused at once: {status:?}")
+        };
+        assert_eq!(result, Err(Errno::IO));
+        assert_eq!(aio.aio_error(id), Err(Errno::AGAIN));
+        assert_eq!(aio.aio_return(id).unwrap().result, Err(Errno::AGAIN));
+        // And aio_write alone, then aio_suspend without a timeout: it ends.
+        let id = aio.aio_write(Aiocb::write(f.file.as_fd(), &odd, 8)).unwrap();
+        assert_eq!(aio.aio_suspend(&[id], None), Ok(()));
+        assert_eq!(aio.aio_error(id), Err(Errno::AGAIN));
+    })
+    .unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------

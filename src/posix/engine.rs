@@ -319,7 +319,8 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
     }
 
     /// Hands slot `i` to the kernel. On `EAGAIN` from `io_submit` (no ring space) the slot
-    /// stays queued, to be retried; other refusals complete it.
+    /// stays queued, to be retried, if anything in flight can make room; other refusals
+    /// complete it.
     pub(super) fn submit_to_kernel(&self, i: usize, what: Submit) {
         let Some(scope) = self.scope else { return };
         let request = {
@@ -409,6 +410,13 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
                     slot.done
                 };
                 match rejected.error {
+                    // No ring space: a completion will make room, and the request is retried
+                    // then. With nothing in flight no completion can: the kernel lacks
+                    // something else (memory for the request), and the request fails with
+                    // EAGAIN rather than stay EINPROGRESS with nothing to end it.
+                    Errno::AGAIN if scope.in_flight() == 0 => {
+                        self.finish_slot(i, partial_or(done, Err(Errno::AGAIN)))
+                    }
                     Errno::AGAIN => {}
                     Errno::OPNOTSUPP if what == Submit::Transfer && self.refuse_nowait(i) => {
                         self.step(i)

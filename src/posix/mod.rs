@@ -494,8 +494,9 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
     }
 
     /// `aio_error`: `Err(EINPROGRESS)` while pending, `Ok(())` on success, the request's error
-    /// (`ECANCELED` when cancelled) on failure; `EINVAL` for an id that is not (or no longer)
-    /// a request of this layer.
+    /// (`ECANCELED` when cancelled; `EAGAIN` when the kernel refused it for lack of resources
+    /// while nothing else was in flight to free them) on failure; `EINVAL` for an id that is
+    /// not (or no longer) a request of this layer.
     pub fn aio_error(&self, id: Id) -> Result<(), Errno> {
         self.check()?;
         self.advance();
@@ -551,7 +552,9 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
             let scope = self.scope.ok_or(Errno::AGAIN)?;
             if scope.in_flight() == 0 {
                 // Nothing in the kernel can finish a pending request: cannot happen while a
-                // request is queued (its predecessor is in flight), but never wait for nothing.
+                // request is queued (a queued request waits for one in flight; one that the
+                // kernel refuses with nothing in flight fails with EAGAIN), but never wait for
+                // nothing.
                 return Err(Errno::AGAIN);
             }
             let started = Timer::start();

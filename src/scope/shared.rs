@@ -641,10 +641,17 @@ impl<const N: usize> SharedScope<'_, '_, N> {
             self.in_flight.store(0, Ordering::Relaxed);
             return;
         }
-        for slot in self.slots.iter().filter(|s| in_flight(s)) {
-            // SAFETY: no other thread is left; the slot is in flight, its iocb written.
-            if unsafe { (*slot.cb.get()).aio_lio_opcode } == IOCB_CMD_POLL {
-                let _ = state.reaper.context().cancel(slot.cb.get().cast_const());
+        for (index, slot) in self.slots.iter().enumerate() {
+            // SAFETY: no other thread is left; an in-flight slot's iocb is written.
+            if !in_flight(slot) || unsafe { (*slot.cb.get()).aio_lio_opcode } != IOCB_CMD_POLL {
+                continue;
+            }
+            // Before 3.12 the event comes back here, never through the ring (`Scope::drain`).
+            if let Ok(Cancel::Canceled(event)) =
+                state.reaper.context().cancel(slot.cb.get().cast_const())
+            {
+                let raw = event.as_raw();
+                self.push_done(state, index, raw.res, raw.res2);
             }
         }
         while self.in_flight() > 0 {

@@ -576,10 +576,10 @@ impl<'scope, const N: usize> Book<'scope, N> {
 
     /// The iocb addresses of the in-flight POLLs, which the scope's end cancels (once nothing
     /// is prepared: a prepared slot is busy too).
-    pub(crate) fn in_flight_polls(&self) -> impl Iterator<Item = *const iocb> + '_ {
+    pub(crate) fn in_flight_poll(&self, index: usize) -> Option<*const iocb> {
         debug_assert_eq!(self.n_prepared, 0);
         self.slots
-            .iter()
+            .get(index)
             .filter(|s| s.state == State::Busy && s.cb.aio_lio_opcode == IOCB_CMD_POLL)
             .map(|s| &s.cb as *const iocb)
     }

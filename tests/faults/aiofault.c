@@ -214,9 +214,9 @@ static int parse(const char *cfg)
 			poll_einval = 1;
 			pgetevents_enosys |= !VAL("4.18");
 			wipeonfork_einval |= VAL("4.13");
-		} else if (KEY("cancel")) {
-			ok = VAL("pre3.12");
-			cancel_pre312 = 1;
+		} else if (KEY("cancel") && VAL("pre3.12")) {
+			/* cancel=ERR... falls through to the rules below. */
+			ok = cancel_pre312 = 1;
 		} else if (KEY("hold_fd")) {
 			hold_fd = strtol(v, NULL, 10);
 			ok = hold_fd >= 0;
