@@ -66,6 +66,16 @@ unsafe impl Send for ReadVecs<'_> {}
 // SAFETY: as above; `&ReadVecs` only reads.
 unsafe impl Sync for ReadVecs<'_> {}
 
+// SAFETY: every variant of a Buffer is a borrow of bytes: `&mut [u8]`, `&[u8]`, a ReadVecs
+// (Send and Sync above) or `&[IoSlice]`. `std::io::IoSlice` is Send and Sync (it is a `&[u8]`
+// by contract), and so is rustix's no_std IoSlice in meaning, but that one is a plain `iovec`
+// whose raw pointer gives it neither auto trait; without this, a no_std build (no rustix
+// `std` feature) would have a Buffer that cannot move to the reaping thread. A Buffer adds no
+// shared state of its own.
+unsafe impl Send for crate::request::Buffer<'_> {}
+// SAFETY: as above; `&Buffer` only reads the borrows.
+unsafe impl Sync for crate::request::Buffer<'_> {}
+
 impl<'a> ReadVecs<'a> {
     /// Lends `slices` (and the buffers they name) for `'a`.
     pub fn new<'b: 'a>(slices: &'a mut [IoSliceMut<'b>]) -> ReadVecs<'a> {
