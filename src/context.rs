@@ -174,9 +174,12 @@ impl SigSet {
         SigSet(0)
     }
 
-    /// Every signal (the kernel never blocks SIGKILL and SIGSTOP).
+    /// Every signal but 32, 33 and 34, as `sigfillset(3)` gives it: glibc and musl keep those
+    /// for their threads (cancellation, and the `setxid` broadcast that `setuid` in another
+    /// thread waits on), so blocking them would stall that thread for the length of the wait.
+    /// The kernel never blocks SIGKILL and SIGSTOP. `SigSet::full().with(32)` adds one back.
     pub const fn full() -> SigSet {
-        SigSet(u64::MAX)
+        SigSet(!(0b111 << 31))
     }
 
     /// This set plus signal number `signal` (1..=64); other numbers are ignored.

@@ -31,6 +31,9 @@ use crate::raw::iocb;
 use crate::request::{Buffer, Request};
 
 pub use shared::{ScopeReaper, SharedCompletions, SharedScope};
+
+/// Requests per `io_submit` in [`Scope::submit_prepared`]: its pointer array is on the stack.
+const SUBMIT_CHUNK: usize = 256;
 pub use slots::ScopeSlots;
 use slots::{Book, Lookup};
 
@@ -406,9 +409,12 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
         })
     }
 
-    /// Submits every prepared request, in the order prepared, with one `io_submit`. On a
-    /// partial submission the refused requests stay prepared, in order (submit them again
-    /// after reaping, or [`Scope::discard_prepared`]).
+    /// Submits every prepared request, in the order prepared, with one `io_submit` per 256
+    /// requests (the pointer array lives on the stack: 2 KiB on 64-bit targets whatever `N`,
+    /// so a large scope lent with [`Context::scope_in`] stays off it). On a partial submission
+    /// the refused requests stay prepared, in order (submit them again after reaping, or
+    /// [`Scope::discard_prepared`]), and [`SubmitError::submitted`] counts every request
+    /// accepted by this call.
     #[inline(always)]
     pub fn submit_prepared(&self) -> Result<usize, SubmitError> {
         if self.forked() {
@@ -420,18 +426,35 @@ impl<'scope, 'env, const N: usize> Scope<'scope, 'env, N> {
         // SAFETY: the only reference to the contents while this method runs: nothing below
         // calls back into the scope or into user code.
         let inner = unsafe { self.contents() };
-        let mut batch = [const { MaybeUninit::<*mut iocb>::uninit() }; N];
-        let n = inner.book.batch(&mut batch);
-        // SAFETY: the first `n` pointers are written (`batch`) and point to the slots' iocbs,
-        // each naming a buffer (and fd, eventfd) borrowed for 'scope; the scope does not end
-        // before every submitted request is reaped (`drain`), and the slots do not move while
-        // it lives.
-        let result = unsafe { inner.ctx.submit_raw(batch.as_mut_ptr().cast(), n) };
-        inner.book.submitted(match result {
-            Ok(k) => k,
-            Err(e) => e.submitted,
-        });
-        result
+        let mut total = 0;
+        loop {
+            let mut batch = [const { MaybeUninit::<*mut iocb>::uninit() }; SUBMIT_CHUNK];
+            let n = inner.book.batch(&mut batch);
+            if n == 0 {
+                return Ok(total);
+            }
+            // SAFETY: the first `n` pointers are written (`batch`) and point to the slots'
+            // iocbs, each naming a buffer (and fd, eventfd) borrowed for 'scope; the scope does
+            // not end before every submitted request is reaped (`drain`), and the slots do not
+            // move while it lives.
+            let result = unsafe { inner.ctx.submit_raw(batch.as_mut_ptr().cast(), n) };
+            match result {
+                Ok(k) => {
+                    inner.book.submitted(k);
+                    total += k;
+                    if k < n {
+                        return Ok(total);
+                    }
+                }
+                Err(e) => {
+                    inner.book.submitted(e.submitted);
+                    return Err(SubmitError {
+                        submitted: total + e.submitted,
+                        error: e.error,
+                    });
+                }
+            }
+        }
     }
 
     /// Drops every prepared, unsubmitted request; [`Scope::cancel`] of their tickets gives

@@ -183,7 +183,10 @@ impl Context {
     /// until every request has completed (polls cancelled) and been reaped, also when
     /// unwinding from a panic.
     ///
-    /// The slots (about 150 bytes each) are in this function's stack frame.
+    /// The slots (about 150 bytes each in an optimised build; an unoptimised one can need
+    /// twice that, as it copies the array) are in this function's stack frame: there is no
+    /// `shared_scope_in` yet, so a very large shared scope wants a thread with a stack to
+    /// match.
     ///
     /// ```
     /// use linux_aio::{Context, Request};
@@ -308,9 +311,6 @@ impl<'scope, 'env, const N: usize> SharedScope<'scope, 'env, N> {
             };
             *slot.buffer.get() = super::slots::erase(buffer);
         }
-        // Counted before the kernel can complete it, so the reaper never finds more of them
-        // than are in flight.
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
         slot.word
             .store(word(generation, IN_FLIGHT), Ordering::Release);
         let mut one = [slot.cb.get()];
@@ -318,14 +318,20 @@ impl<'scope, 'env, const N: usize> SharedScope<'scope, 'env, N> {
         // the request is reaped (its end runs after every thread that could submit has
         // ended, and waits for what is in flight), and the slot does not move.
         match unsafe { self.submitter.submit_raw(one.as_mut_ptr(), 1) } {
-            Ok(_) => Ok(Ticket {
-                scope: self.nonce,
-                stamp,
-            }),
+            Ok(_) => {
+                // Counted once the kernel has it: a request it refuses was never in flight,
+                // so a reaper never waits for it (nothing would end that wait). The reaper
+                // may take its completion first and count it down below zero for a moment:
+                // `in_flight` reads such a count as 0.
+                self.in_flight.fetch_add(1, Ordering::Relaxed);
+                Ok(Ticket {
+                    scope: self.nonce,
+                    stamp,
+                })
+            }
             Err(e) => {
                 // No completion will come: the slot is still this thread's.
                 slot.word.store(word(generation, FREE), Ordering::Relaxed);
-                self.in_flight.fetch_sub(1, Ordering::Relaxed);
                 // SAFETY: as above: the kernel refused the request, so nobody else looks at
                 // the slot before it goes back on the free stack below.
                 let (cb, buffer) = unsafe {
@@ -348,9 +354,17 @@ impl<'scope, 'env, const N: usize> SharedScope<'scope, 'env, N> {
         }
     }
 
-    /// Requests submitted and not yet reaped (a moment's snapshot while threads submit).
+    /// Requests submitted and not yet reaped (a moment's snapshot while threads submit: a
+    /// request counts once its `submit` has it accepted).
     pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Relaxed)
+        // A wrapping count: the reaper can take a completion before its submitter counts it
+        // (a moment below zero), which reads as 0.
+        let count = self.in_flight.load(Ordering::Relaxed);
+        if count > isize::MAX as usize {
+            0
+        } else {
+            count
+        }
     }
 
     #[inline]
@@ -435,7 +449,7 @@ impl<'scope, 'env, const N: usize> SharedScope<'scope, 'env, N> {
         timeout: Option<Duration>,
         mask: Option<&SigSet>,
     ) -> Result<usize, Errno> {
-        let in_flight = self.in_flight.load(Ordering::Relaxed).min(N);
+        let in_flight = self.in_flight().min(N);
         make_room(state, in_flight);
         let end = (state.tail + in_flight).min(N);
         let space = &mut state.events[state.tail..end];

@@ -373,11 +373,11 @@ impl<'scope, const N: usize> Book<'scope, N> {
         Request::from_parts(cb, buffer)
     }
 
-    /// Writes the prepared batch's iocb pointers into `out`, in the order prepared, and
-    /// returns how many.
+    /// Writes the prepared batch's first iocb pointers into `out` (as many as fit), in the
+    /// order prepared, and returns how many.
     #[inline]
-    pub(crate) fn batch(&mut self, out: &mut [MaybeUninit<*mut iocb>; N]) -> usize {
-        let n = self.n_prepared;
+    pub(crate) fn batch(&mut self, out: &mut [MaybeUninit<*mut iocb>]) -> usize {
+        let n = self.n_prepared.min(out.len());
         let base = self.slots.as_mut_ptr();
         for (ptr, index) in out.iter_mut().zip(&self.prepared[..n]) {
             // SAFETY: the first `n_prepared` entries are written by `prepare`, each the index
