@@ -318,7 +318,7 @@ fn shared_submit_after_reaper_finished() {
     let mut buf = vec![0u8; 4096];
     ctx.shared_scope::<2, _>(|s, reaper| {
         std::thread::scope(|t| {
-            t.spawn(move || drop(reaper)).join().unwrap();
+            t.spawn(move || { let _gone = reaper; }).join().unwrap();
             t.spawn(|| s.submit(Request::read(file.as_fd(), &mut buf, 0)).unwrap());
         });
         assert_eq!(s.in_flight(), 1);
@@ -431,7 +431,7 @@ fn panic_with_direct_read_in_flight_drains_first() {
             }
         }));
         assert!(r.is_err());
-        assert!(&buf[..] == &data[..], "scope returned before the read completed");
+        assert!(buf[..] == data[..], "scope returned before the read completed");
         assert!(nothing_left(&mut ctx));
     }
     let _ = std::fs::remove_file(path);
