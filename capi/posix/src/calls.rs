@@ -29,7 +29,7 @@ use crate::abi::{
     O_SYNC,
 };
 use crate::cb::{self, EINPROGRESS};
-use crate::engine::{self, Op, State, LIVE, NONE, SLOTS};
+use crate::engine::{self, in_progress, Op, State, NONE, SLOTS};
 use crate::lock::Deadline;
 use crate::notify::{self, Notify};
 use crate::queue::{enqueue, Batch};
@@ -42,25 +42,6 @@ const WIDE: bool = cfg!(any(target_pointer_width = "64", not(target_env = "gnu")
 fn fail(e: c_int) -> c_int {
     set_errno(e);
     -1
-}
-
-/// True if `cb` names a request of this process that is in progress. Lock-free.
-///
-/// # Safety
-/// `cb` is a valid control block.
-unsafe fn in_progress(cb: *const aiocb) -> bool {
-    // SAFETY: the caller's.
-    if unsafe { cb::error(cb) } != EINPROGRESS {
-        return false;
-    }
-    // SAFETY: the caller's.
-    let (owner, slot, generation) = unsafe { cb::private(cb) };
-    if owner != crate::process::me() || slot as usize >= SLOTS {
-        return false;
-    }
-    let live = &LIVE[slot as usize];
-    live.cb.load(core::sync::atomic::Ordering::SeqCst) == cb as usize
-        && live.generation.load(core::sync::atomic::Ordering::SeqCst) == generation
 }
 
 /// aio_read, aio_write, aio_fsync.
@@ -400,8 +381,12 @@ unsafe fn listio(mode: c_int, list: *const *mut aiocb, nent: c_int, sig: *mut si
             LIO_READ => Op::Read,
             LIO_WRITE => Op::Write,
             _ => {
+                // A block still in progress keeps its running request's status.
                 // SAFETY: the caller's.
-                unsafe { cb::refuse(cb, crate::process::me(), libc::EINVAL) };
+                if !unsafe { in_progress(cb) } {
+                    // SAFETY: the caller's.
+                    unsafe { cb::refuse(cb, crate::process::me(), libc::EINVAL) };
+                }
                 failed = true;
                 continue;
             }

@@ -593,3 +593,21 @@ impl Engine {
         self.free_lists = l as u32;
     }
 }
+
+/// True if `cb` names a request of this process that is in progress. Lock-free.
+///
+/// # Safety
+/// `cb` is a valid control block.
+pub unsafe fn in_progress(cb: *const aiocb) -> bool {
+    // SAFETY: the caller's.
+    if unsafe { cb::error(cb) } != cb::EINPROGRESS {
+        return false;
+    }
+    // SAFETY: the caller's.
+    let (owner, slot, generation) = unsafe { cb::private(cb) };
+    if owner != crate::process::me() || slot as usize >= SLOTS {
+        return false;
+    }
+    let live = &LIVE[slot as usize];
+    live.cb.load(SeqCst) == cb as usize && live.generation.load(SeqCst) == generation
+}

@@ -100,8 +100,13 @@ fn ensure_mode(e: &mut Engine) -> Result<(), c_int> {
     if e.mode != Mode::Unset {
         return Ok(());
     }
+    // Set and neither empty nor "0" (so that `LINUX_AIO_POSIX_FORCE_SYNC= prog` is not forced).
     // SAFETY: getenv reads the environment, a C string is returned or NULL.
-    let forced = unsafe { !libc::getenv(c"LINUX_AIO_POSIX_FORCE_SYNC".as_ptr()).is_null() };
+    let value = unsafe { libc::getenv(c"LINUX_AIO_POSIX_FORCE_SYNC".as_ptr()) };
+    // SAFETY: a non-null getenv result is a NUL-terminated string; reading its first two bytes
+    // stays inside it (the second is read only when the first is not NUL).
+    let forced = !value.is_null()
+        && unsafe { *value != 0 && !(*value == b'0' as libc::c_char && *value.add(1) == 0) };
     if forced {
         e.mode = Mode::Sync;
         return Ok(());
@@ -186,6 +191,13 @@ pub unsafe fn enqueue(
         unsafe { cb::refuse(cb, me, e) };
         Err(e)
     };
+    // The same control block for a request still in progress: undefined in POSIX; refused
+    // with EINVAL before anything else is looked at, so that no check below writes the
+    // running request's status (checked again under the lock, for a racing completion).
+    // SAFETY: the caller's.
+    if unsafe { engine::in_progress(cb) } {
+        return Err(libc::EINVAL);
+    }
     if !(0..=AIO_PRIO_DELTA_MAX).contains(&reqprio) {
         return refuse(libc::EINVAL);
     }
@@ -213,8 +225,7 @@ pub unsafe fn enqueue(
         drop(e);
         return refuse(err);
     }
-    // The same control block for a request still in progress: undefined in POSIX; refused
-    // here without touching the block, whose status is the running request's.
+    // Again under the lock (see above): refused without touching the block.
     // SAFETY: the caller's.
     let (owner, slot, generation) = unsafe { cb::private(cb) };
     if owner == me
