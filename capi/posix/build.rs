@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The C test programs, `tests/c/<name>.c` (the list tests/posix.rs runs).
-const PROGRAMS: &[&str] = &[];
+const PROGRAMS: &[&str] = &[
+    "cancel", "error", "return", "suspend", "listio", "notify", "misuse",
+];
 
 fn main() {
     println!("cargo::rustc-cdylib-link-arg=-Wl,-soname,libposixaio.so.1");
