@@ -133,7 +133,14 @@ unsafe fn error(cb: *const aiocb) -> c_int {
     let e = unsafe { cb::error(cb) };
     // SAFETY: the caller's.
     if e == EINPROGRESS && !unsafe { in_progress(cb) } {
-        return fail(libc::EINVAL);
+        // Completed between the two reads, or naming no request of this process.
+        // SAFETY: the caller's.
+        let again = unsafe { cb::error(cb) };
+        return if again == EINPROGRESS {
+            fail(libc::EINVAL)
+        } else {
+            again
+        };
     }
     e
 }
@@ -166,7 +173,10 @@ unsafe fn return_(cb: *mut aiocb) -> isize {
                 } else {
                     libc::EINVAL
                 };
-                return fail(e) as isize;
+                // Unless it completed between the two reads (see engine::in_progress).
+                if cb::error(cb) == EINPROGRESS {
+                    return fail(e) as isize;
+                }
             }
         }
         if cb::private(cb).0 == 0 {
@@ -249,6 +259,8 @@ pub unsafe extern "C" fn aio_suspend(
     nent: c_int,
     timeout: *const timespec,
 ) -> c_int {
+    // time_t and long are 32 bits on 32-bit targets (`aio_suspend` without _TIME_BITS=64).
+    #[allow(clippy::useless_conversion)]
     // SAFETY: the caller's timeout, if any.
     let t = unsafe { timeout.as_ref() }.map(|t| (i64::from(t.tv_sec), i64::from(t.tv_nsec)));
     // SAFETY: the caller's.

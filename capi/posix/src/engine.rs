@@ -363,8 +363,9 @@ pub unsafe fn reset() {
     SHARED.lock.reset();
     // SAFETY: the caller's.
     let e = unsafe { &mut *SHARED.engine.get() };
-    // A parent's ring and context are not the child's: forgotten, never read or destroyed.
-    core::mem::forget(e.ring.take());
+    // A parent's ring and context are not the child's: forgotten, never read or destroyed
+    // (a Ring has no destructor; dropping the handle only forgets the address).
+    e.ring = None;
     e.mode = Mode::Unset;
     e.ctx = 0;
     e.efd = None;
@@ -540,11 +541,14 @@ impl Engine {
         if self.slots[i].state == State::Queued {
             self.queued -= 1;
         }
-        LIVE[i].cb.store(0, SeqCst);
-        self.unlink_live(i);
+        // The status first, then LIVE: a lock-free reader (`in_progress`) that finds the slot
+        // no longer serving the block then finds the final status there too (the SeqCst
+        // store publishes the status store before it), never "EINPROGRESS, naming nothing".
         // SAFETY: the control block stays valid until its request completes (POSIX's contract
         // with the caller), and this is the completion.
         unsafe { cb::finish(self.slots[i].cb, ret, err) };
+        LIVE[i].cb.store(0, SeqCst);
+        self.unlink_live(i);
         self.completed = true;
         let list = core::mem::replace(&mut self.slots[i].list, NONE);
         if list != NONE {
@@ -594,7 +598,9 @@ impl Engine {
     }
 }
 
-/// True if `cb` names a request of this process that is in progress. Lock-free.
+/// True if `cb` names a request of this process that is in progress. Lock-free. False when
+/// it completed meanwhile: a caller that read `EINPROGRESS` before must read the status again
+/// before concluding that the block names no request.
 ///
 /// # Safety
 /// `cb` is a valid control block.
