@@ -152,7 +152,7 @@ impl Engine {
                 } else {
                     PollFlags::IN
                 };
-                io.aio_buf = events.bits() as u16 as u64;
+                io.aio_buf = u64::from(events.bits());
             }
             Submit::Transfer => {
                 let (opcode, buf, len) = match s.op {

@@ -277,7 +277,7 @@ fn arm() -> Option<(raw::aio_context_t, bool)> {
         aio_data: WAKE_DATA,
         aio_lio_opcode: linux_aio::raw::IOCB_CMD_POLL,
         aio_fildes: e.efd.map_or(0, |f| f.fd) as u32,
-        aio_buf: rustix::event::PollFlags::IN.bits() as u16 as u64,
+        aio_buf: u64::from(rustix::event::PollFlags::IN.bits()),
         ..Default::default()
     };
     let mut p = IOCBS.get(WAKE_IOCB);

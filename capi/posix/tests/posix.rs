@@ -238,9 +238,11 @@ struct Check {
 
 /// Every run's checks, by program and id, for the table.
 type Results = BTreeMap<(String, String), BTreeMap<Mode, Check>>;
+/// The results, and the order in which each (program, id) first appeared.
+type Table = (Results, Vec<(String, String)>);
 
-fn results() -> &'static Mutex<(Results, Vec<(String, String)>)> {
-    static R: OnceLock<Mutex<(Results, Vec<(String, String)>)>> = OnceLock::new();
+fn results() -> &'static Mutex<Table> {
+    static R: OnceLock<Mutex<Table>> = OnceLock::new();
     R.get_or_init(Default::default)
 }
 
