@@ -246,14 +246,14 @@ fn results() -> &'static Mutex<Table> {
     R.get_or_init(Default::default)
 }
 
-/// Parses `<kind> <id> <text>[: <detail>]`.
+/// Parses `<kind> <id> <text>[ => <detail>]`.
 fn parse(line: &str) -> Option<(String, Check)> {
     let (kind, rest) = line.split_once(' ')?;
     if !matches!(kind, "ok" | "FAIL" | "skip" | "note") {
         return None;
     }
     let (id, rest) = rest.split_once(' ')?;
-    let (text, detail) = rest.split_once(": ").unwrap_or((rest, ""));
+    let (text, detail) = rest.split_once(" => ").unwrap_or((rest, ""));
     Some((
         id.to_string(),
         Check {

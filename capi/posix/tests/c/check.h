@@ -5,9 +5,9 @@
  * ("ours-sync": no kernel AIO, or LINUX_AIO_POSIX_FORCE_SYNC=1), and alone ("glibc": the C
  * library's own POSIX AIO); argv[1] says which. It prints one line per check:
  *   ok <id> <sentence>
- *   FAIL <id> <sentence>: <what happened>
- *   skip <id> <sentence>: <why>
- *   note <id> <sentence>: <what this implementation does>   (implementation-defined, or a
+ *   FAIL <id> <sentence> => <what happened>
+ *   skip <id> <sentence> => <why>
+ *   note <id> <sentence> => <what this implementation does>   (implementation-defined, or a
  *        choice of libposixaio's that glibc does not share: recorded, not judged)
  * and "lib <path>" (where aio_read came from). It exits 0 unless a check failed.
  *
@@ -46,7 +46,7 @@ static void line(const char *kind, const char *id, const char *text, const char 
 {
 	printf("%s %s %s", kind, id, text);
 	if (fmt) {
-		printf(": ");
+		printf(" => ");
 		vprintf(fmt, ap);
 	}
 	printf("\n");
@@ -74,7 +74,7 @@ static inline void note(const char *id, const char *text, const char *fmt, ...)
 
 static inline void skip(const char *id, const char *text, const char *why)
 {
-	printf("skip %s %s: %s\n", id, text, why);
+	printf("skip %s %s => %s\n", id, text, why);
 	fflush(stdout);
 }
 

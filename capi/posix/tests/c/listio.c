@@ -50,7 +50,7 @@ static int eintr_scenario(void)
 	int e = errno;
 	pthread_join(t, NULL);
 	int still = aio_error(&cb) == EINPROGRESS;
-	printf("note L4a lio_listio(LIO_WAIT) interrupted: returned %d (errno %d), request pending %d\n",
+	printf("note L4a lio_listio(LIO_WAIT) interrupted => returned %d (errno %d), request pending %d\n",
 	       r, e, still);
 	fflush(stdout);
 	if (write(p[1], "5", 1) != 1)
@@ -58,7 +58,7 @@ static int eintr_scenario(void)
 	int finished = wait_done(&cb);
 	int err = aio_error(&cb);
 	ssize_t n = aio_return(&cb);
-	printf("note L4b then the request: %s, error %d, return %zd\n",
+	printf("note L4b then the request => %s, error %d, return %zd\n",
 	       finished ? "completed" : "still in progress after 10 s", err, n);
 	fflush(stdout);
 	return r == -1 && e == EINTR && still && finished && err == 0 && n == 1 ? 0 : 1;
