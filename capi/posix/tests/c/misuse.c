@@ -55,7 +55,7 @@ static int negative_nent(void)
 static void crash_or_error(const char *id, const char *text, int (*fn)(void))
 {
 	int c = in_child(fn);
-	OURS(id, text, c == 0, c >= 1000 ? "crashed (signal %d)" : "exit %d (1: not -1/EINVAL)",
+	OURS(id, text, c == 0, c >= 1000 ? "crashed (signal %d)" : c == 0 ? "-1 with that errno" : "something else (exit %d)",
 	     c >= 1000 ? c - 1000 : c);
 }
 
