@@ -334,6 +334,7 @@ pub fn test(t: &mut Tally, only: Option<&str>, do_install: bool) {
         );
         run_probe(t);
         capi(t);
+        posix_capi(t);
         fuzz(t, FUZZ_SECONDS_IN_SUITE);
         async_layer(t);
     }
@@ -750,6 +751,27 @@ fn capi(t: &mut Tally) {
             cargo_test()
                 .args(["-p", "linux-aio-capi"])
                 .env("LINUX_AIO_CAPI_LIB", root().join("target/capi/libaio.so")),
+        );
+    }
+}
+
+/// libposixaio: its C programs preloaded (kernel AIO and synchronous mode) and against glibc's
+/// POSIX AIO, as `cargo test` builds it and as it ships (`panic = "abort"`).
+fn posix_capi(t: &mut Tally) {
+    t.tests(
+        "posix capi: C programs against libposixaio and glibc",
+        cargo_test().args(["-p", "linux-aio-posix-capi"]),
+    );
+    let built = t.check(
+        "posix capi: shipping build (profile capi, panic = abort)",
+        cargo().args(["build", "-q", "-p", "linux-aio-posix-capi", "--profile", "capi"]),
+    );
+    if built {
+        t.tests(
+            "posix capi: C programs against the shipping build",
+            cargo_test()
+                .args(["-p", "linux-aio-posix-capi", "--test", "posix"])
+                .env("LINUX_AIO_POSIX_LIB", root().join("target/capi/libposixaio.so")),
         );
     }
 }

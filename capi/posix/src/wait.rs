@@ -1,0 +1,311 @@
+//! Taking the kernel's completions and waiting for them.
+//!
+//! Completions are taken by whichever thread holds the *reaper role*, one at a time: a thread
+//! in `aio_suspend` or `lio_listio(LIO_WAIT)`, the service thread, or, without waiting, a call
+//! to `aio_error`, `aio_return` or `aio_cancel`. They come from the ring in user space (no
+//! system call) or from `io_getevents`. Every completion is applied under the engine lock, and
+//! then [`SEQ`] is bumped and the threads sleeping on it are woken.
+//!
+//! A waiter that gets the role reaps, and when nothing is ready blocks in `io_getevents` until
+//! the kernel completes something. Waiters without the role sleep on [`SEQ`] (a futex). What
+//! the kernel does not see has to wake the reaper too (a request finished by `aio_cancel`, a
+//! `SIGEV_THREAD` notification for the service thread, a thread asking for the role): for
+//! that a POLL on the library's eventfd is kept in flight while the reaper blocks, and those
+//! events write the eventfd. Completions themselves cost nothing extra (no `IOCB_FLAG_RESFD`).
+//! If the eventfd cannot be had, or the program closed it, the reaper blocks in slices of
+//! 10 ms instead.
+//!
+//! Every wait passes a bounded timeout to the kernel, so a signal handler ends it with `EINTR`
+//! whether or not it was installed with `SA_RESTART`.
+
+use core::ffi::c_int;
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
+
+use linux_aio::raw::{self, __kernel_timespec, io_event};
+use rustix::fd::BorrowedFd;
+use rustix::io::Errno;
+
+use crate::engine::{self, Efd, Engine, Mode, IOCBS, WAKE_IOCB};
+use crate::kernel::WAKE_DATA;
+use crate::lock::{self, Deadline, Guard, Lock};
+
+/// Bumped whenever a request completes or the reaper role is released.
+pub static SEQ: AtomicU32 = AtomicU32::new(0);
+/// Threads sleeping on `SEQ`.
+static SLEEPERS: AtomicU32 = AtomicU32::new(0);
+/// The reaper is blocked in the kernel (and must be woken through the eventfd).
+static SLEEPING: AtomicBool = AtomicBool::new(false);
+/// Threads waiting for the role (`aio_cancel`): the reaper hands it over.
+static WANTED: AtomicU32 = AtomicU32::new(0);
+/// The reaper role.
+static ROLE: Lock = Lock::new();
+
+/// Events taken per round.
+const BATCH: usize = 64;
+/// Rounds one non-blocking call may take: a stream transfer completes inside its submission,
+/// so each round takes what the last one caused; a busy peer cannot keep a call here.
+const ROUNDS: usize = 64;
+/// The reaper's blocking slice without an eventfd.
+const SLICE_NS: i128 = 10_000_000;
+
+/// In a forked child: nobody waits, nobody reaps.
+pub fn reset() {
+    ROLE.reset();
+    SEQ.store(0, SeqCst);
+    SLEEPERS.store(0, SeqCst);
+    SLEEPING.store(false, SeqCst);
+    WANTED.store(0, SeqCst);
+}
+
+/// A request completed: wakes whoever waits (the engine lock is released by now).
+pub fn completed() {
+    SEQ.fetch_add(1, SeqCst);
+    if SLEEPERS.load(SeqCst) > 0 {
+        lock::wake_all(&SEQ);
+    }
+    if SLEEPING.load(SeqCst) {
+        poke();
+    }
+}
+
+/// The eventfd, if it is still the one the library made.
+fn efd_checked(e: &Engine) -> Option<BorrowedFd<'static>> {
+    let Efd { fd, dev, ino } = e.efd?;
+    // SAFETY: fd >= 0 (it was created); it is only inspected here.
+    let b = unsafe { BorrowedFd::borrow_raw(fd) };
+    let st = rustix::fs::fstat(b).ok()?;
+    (st.st_dev as u64 == dev && st.st_ino as u64 == ino).then_some(b)
+}
+
+/// Writes the eventfd, completing the wake-up POLL the reaper blocks with.
+fn poke() {
+    let efd = match engine::lock_quiet() {
+        Some(e) => efd_checked(&e),
+        None => None,
+    };
+    if let Some(fd) = efd {
+        let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
+    }
+}
+
+/// Releases the role, waking the threads that slept because another thread had it.
+fn release(role: Guard<'static>) {
+    drop(role);
+    SEQ.fetch_add(1, SeqCst);
+    if SLEEPERS.load(SeqCst) > 0 {
+        lock::wake_all(&SEQ);
+    }
+}
+
+/// Takes what the kernel has completed, without waiting (the caller holds the role). `None`
+/// if the engine lock is held by this very thread (a signal handler inside the library).
+fn reap_ready(_role: &Guard<'static>) -> Option<usize> {
+    let mut e = engine::lock()?;
+    if e.mode != Mode::Async {
+        return Some(0);
+    }
+    let mut events = [io_event::default(); BATCH];
+    let n = match e.ring.as_mut().filter(|r| r.intact()) {
+        Some(ring) => ring.reap(&mut events),
+        None => {
+            let mut zero = __kernel_timespec::default();
+            // SAFETY: room for BATCH events; a live zero timeout.
+            let ret = unsafe {
+                raw::io_getevents(e.ctx, 0, BATCH as _, events.as_mut_ptr(), &mut zero)
+            };
+            ret.max(0) as usize
+        }
+    };
+    e.absorb(&events[..n]);
+    e.start_streams();
+    Some(n)
+}
+
+/// Takes the role for a moment, if it is free, and takes what is ready (`aio_error`,
+/// `aio_return`).
+pub fn progress() {
+    if let Some(role) = ROLE.try_lock() {
+        for _ in 0..ROUNDS {
+            if reap_ready(&role).unwrap_or(0) == 0 {
+                break;
+            }
+        }
+        release(role);
+    }
+}
+
+/// Runs `f` on the engine with every completion so far applied (`aio_cancel`): takes the role,
+/// asking the reaper to hand it over. `None` if this thread already holds the role or the
+/// engine lock (a signal handler inside the library).
+pub fn with_reaped<T>(f: impl FnOnce(&mut Engine) -> T) -> Option<T> {
+    WANTED.fetch_add(1, SeqCst);
+    if SLEEPING.load(SeqCst) {
+        poke();
+    }
+    let role = ROLE.lock();
+    WANTED.fetch_sub(1, SeqCst);
+    let role = role?;
+    let mut ok = true;
+    for _ in 0..ROUNDS {
+        match reap_ready(&role) {
+            Some(0) => break,
+            Some(_) => {}
+            None => {
+                ok = false;
+                break;
+            }
+        }
+    }
+    let out = if ok {
+        engine::lock().map(|mut e| f(&mut e))
+    } else {
+        None
+    };
+    release(role);
+    out
+}
+
+/// Waits until `done()` (`Ok`), `deadline` (`EAGAIN`) or a signal handler (`EINTR`).
+pub fn wait_until(done: &dyn Fn() -> bool, deadline: Deadline) -> Result<(), Errno> {
+    loop {
+        let seen = SEQ.load(SeqCst);
+        if done() {
+            return Ok(());
+        }
+        if deadline.passed() {
+            return Err(Errno::AGAIN);
+        }
+        if let Some(role) = ROLE.try_lock() {
+            let r = reap_until(&role, done, deadline);
+            release(role);
+            match r {
+                Reaped::Done(r) => return r,
+                Reaped::Yield => {}
+            }
+        }
+        // Another thread reaps (or this one cannot): sleep until something completes.
+        SLEEPERS.fetch_add(1, SeqCst);
+        let r = if SEQ.load(SeqCst) == seen && !done() {
+            lock::wait_on(&SEQ, seen, deadline)
+        } else {
+            Ok(())
+        };
+        SLEEPERS.fetch_sub(1, SeqCst);
+        r?;
+    }
+}
+
+enum Reaped {
+    Done(Result<(), Errno>),
+    /// Give the role up (another thread wants it, or this one cannot reap) and sleep a round.
+    Yield,
+}
+
+/// The reaper's loop: takes what is ready, and blocks in the kernel when nothing is.
+fn reap_until(role: &Guard<'static>, done: &dyn Fn() -> bool, deadline: Deadline) -> Reaped {
+    loop {
+        let seen = SEQ.load(SeqCst);
+        match reap_ready(role) {
+            None => return Reaped::Yield,
+            Some(0) => {}
+            Some(_) => continue,
+        }
+        if done() {
+            return Reaped::Done(Ok(()));
+        }
+        if deadline.passed() {
+            return Reaped::Done(Err(Errno::AGAIN));
+        }
+        if WANTED.load(SeqCst) > 0 {
+            return Reaped::Yield;
+        }
+        let Some((ctx, woken)) = arm() else {
+            // Synchronous mode: nothing to reap; requests complete in the threads running them.
+            return Reaped::Yield;
+        };
+        SLEEPING.store(true, SeqCst);
+        if SEQ.load(SeqCst) != seen || WANTED.load(SeqCst) > 0 || done() {
+            SLEEPING.store(false, SeqCst);
+            continue;
+        }
+        let t = deadline.remaining(if woken { 86_400 * 1_000_000_000 } else { SLICE_NS });
+        let mut timeout = __kernel_timespec {
+            tv_sec: t.tv_sec as _,
+            tv_nsec: t.tv_nsec as _,
+        };
+        let mut events = [io_event::default(); BATCH];
+        // SAFETY: room for BATCH events; a live timeout. The role keeps every other reaper of
+        // this context out.
+        let ret = unsafe {
+            raw::io_getevents(ctx, 1, BATCH as _, events.as_mut_ptr(), &mut timeout)
+        };
+        SLEEPING.store(false, SeqCst);
+        if ret == -(libc::EINTR as core::ffi::c_long) {
+            return Reaped::Done(Err(Errno::INTR));
+        }
+        let n = ret.max(0) as usize;
+        if n > 0 {
+            // This thread holds no engine lock here (it is not inside a handler's call: the
+            // role was free), so the lock is had.
+            if let Some(mut e) = engine::lock() {
+                e.absorb(&events[..n]);
+                e.start_streams();
+            }
+        }
+    }
+}
+
+/// Before the reaper blocks: the context, and whether the wake-up POLL is in flight (else the
+/// reaper blocks in slices). `None` in synchronous mode.
+fn arm() -> Option<(raw::aio_context_t, bool)> {
+    let mut e = engine::lock()?;
+    if e.mode != Mode::Async {
+        return None;
+    }
+    let ctx = e.ctx;
+    if e.wake_in_flight {
+        return Some((ctx, true));
+    }
+    let Some(fd) = efd_checked(&e) else {
+        e.efd = None;
+        return Some((ctx, false));
+    };
+    // Empty the eventfd (else the POLL completes at once), then wait for its next write.
+    let mut b = [0u8; 8];
+    let _ = rustix::io::read(fd, &mut b);
+    let io = raw::iocb {
+        aio_data: WAKE_DATA,
+        aio_lio_opcode: linux_aio::raw::IOCB_CMD_POLL,
+        aio_fildes: e.efd.map_or(0, |f| f.fd) as u32,
+        aio_buf: u64::from(rustix::event::PollFlags::IN.bits()),
+        ..Default::default()
+    };
+    let mut p = IOCBS.get(WAKE_IOCB);
+    // SAFETY: the wake-up iocb is not in the kernel (wake_in_flight is false), and the engine
+    // lock is held; then it is submitted as is.
+    let ret = unsafe {
+        p.write(io);
+        raw::io_submit(ctx, 1, &mut p)
+    };
+    e.wake_in_flight = ret == 1;
+    Some((ctx, e.wake_in_flight))
+}
+
+/// The eventfd for wake-ups, made with the context (`None` if it cannot be had).
+pub fn make_efd() -> Option<Efd> {
+    use rustix::event::EventfdFlags;
+    let fd = rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).ok()?;
+    let st = rustix::fs::fstat(&fd).ok()?;
+    let efd = Efd {
+        fd: rustix::fd::IntoRawFd::into_raw_fd(fd),
+        dev: st.st_dev as u64,
+        ino: st.st_ino as u64,
+    };
+    Some(efd)
+}
+
+/// `errno` of the calling thread.
+pub fn set_errno(e: c_int) {
+    // SAFETY: __errno_location returns the calling thread's errno, valid for its lifetime.
+    unsafe { *libc::__errno_location() = e };
+}
