@@ -398,15 +398,24 @@ impl<T: Operation> Future for Op<T> {
         };
         let slot = &mut t.slots[i as usize];
         let generation = slot.generation;
-        let mut iov = std::mem::take(&mut slot.iov);
+        let iov = std::mem::take(&mut slot.iov);
         let quiet = T::MAY_BE_QUIET && this.synchronous && !t.always_signal;
         drop(t);
         // The request is written outside the lock: `prepare` calls the buffer's `IoBuf`
-        // methods (user code). The slot is ours: off the free list, not yet queued.
-        let fd = this.fd.take().expect("an unqueued Op has its fd");
+        // methods (user code). The slot is ours: off the free list, not yet queued. Should
+        // that code panic, the guard gives the slot back as it unwinds: the panic fails this
+        // request only (the future, polled again, starts over).
+        let mut guard = Taken {
+            shared,
+            slot: i,
+            iov: Some(iov),
+        };
         let op = this.op.as_mut().expect("checked above");
         let mut cb = iocb::default();
-        op.prepare(&mut cb, &mut iov);
+        op.prepare(&mut cb, guard.iov.as_mut().expect("the guard holds the iovecs"));
+        let iov = guard.iov.take().expect("the guard holds the iovecs");
+        std::mem::forget(guard);
+        let fd = this.fd.take().expect("an unqueued Op has its fd");
         cb.aio_rw_flags = this.flags.bits() as i32; // __kernel_rwf_t: the same bits
         shared.stamp(&mut cb, i, generation, &fd, !quiet);
         let mut t = lock(&shared.table);
@@ -442,6 +451,31 @@ impl<T: Operation> Future for Op<T> {
             w.wake();
         }
         Poll::Pending
+    }
+}
+
+/// A slot taken off the free list by a first poll, while its request is written (user code:
+/// the buffer's `IoBuf` methods). Dropped only if that code panics: the slot (and its iovec
+/// array) goes back, to the oldest future waiting for one or to the free list.
+struct Taken<'a> {
+    shared: &'a Shared,
+    slot: u32,
+    iov: Option<Vec<Iovec>>,
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        let next = {
+            let mut t = lock(&self.shared.table);
+            if let Some(iov) = self.iov.take() {
+                t.slots[self.slot as usize].iov = iov;
+            }
+            t.give(self.slot)
+        };
+        if let Some(w) = next {
+            // We are unwinding: a second panic (in that waker) would abort the process.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.wake()));
+        }
     }
 }
 
