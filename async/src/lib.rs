@@ -37,6 +37,11 @@
 //!   futures wait until a driving task or thread starts.
 //! - Errors come back as each request's result (`EBADF`, `EINVAL` for misaligned `O_DIRECT`
 //!   requests or offsets beyond `i64::MAX`, ...), never as panics.
+//! - A panic in user code is the user's: one in a buffer's [`IoBuf`]/[`IoBufMut`] method
+//!   unwinds out of that request's first poll, and its slot goes back (the driver loses
+//!   nothing); one in a waker's `wake` or `drop`, or in the `Drop` of a buffer abandoned in
+//!   flight, run by the driving turn, is caught there (after the panic hook has reported it)
+//!   and swallowed, so the driving thread or task goes on driving every other request.
 //!
 //! # Buffers, and futures dropped in flight
 //!

@@ -48,6 +48,14 @@ impl Engine {
     }
 }
 
+/// Runs user code (a waker's `wake` or `drop`, a buffer's `Drop`) for the driving turn: a
+/// panic there is the user's bug, already reported by the panic hook; it is swallowed here so
+/// that the driving loop (a thread, a tokio task, the teardown) survives it and every other
+/// request is still driven. The driver's state is consistent (no lock is held).
+pub(crate) fn guarded(f: impl FnOnce()) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+}
+
 /// How many events one reap takes at most (a turn reaps until the ring is empty).
 const EVENTS: usize = 256;
 
@@ -267,20 +275,24 @@ impl Shared {
         let (mut wake, mut trash) = (std::mem::take(&mut e.wake), std::mem::take(&mut e.trash));
         drop(engine);
         for w in wake.drain(..) {
-            w.wake();
+            guarded(|| w.wake());
         }
         if rewake {
-            waker.wake_by_ref();
+            guarded(|| waker.wake_by_ref());
         }
         if announce {
             // Another driving loop (the teardown's, sleeping on the eventfd) may be waiting
             // for what this turn reaped last: wake it, so it sees the driver finished.
             let _ = rustix::io::write(&self.efd, &1u64.to_ne_bytes());
         }
-        drop(registration);
+        guarded(|| drop(registration));
         match keep {
             Some(keep) => keep.append(&mut trash),
-            None => trash.clear(),
+            None => {
+                for t in trash.drain(..) {
+                    guarded(|| drop(t));
+                }
+            }
         }
         let mut e = lock(&self.engine);
         if e.wake.capacity() < wake.capacity() {
@@ -304,7 +316,7 @@ impl Shared {
             wake.extend(t.slots.iter_mut().filter_map(|s| s.waker.take()));
         }
         for w in wake {
-            w.wake();
+            guarded(|| w.wake());
         }
         Turn {
             finished: true,
