@@ -64,11 +64,9 @@ fn close(shared: &Shared) {
     let flush = {
         let mut t = lock(&shared.table);
         t.closed = true;
-        t.flush.take()
+        t.take_flush()
     };
-    if let Some(w) = flush {
-        w.wake();
-    }
+    flush.wake();
 }
 
 /// The last handle is gone (the driver is shut down): turn until nothing is queued or in
@@ -81,7 +79,7 @@ fn drain_and_destroy(shared: Arc<Shared>) {
     let mut backoff = Backoff::default();
     let mut kept = Vec::new();
     loop {
-        let turn = shared.turn_keeping(waker, Some(&mut kept));
+        let turn = shared.turn_keeping(None, waker, Some(&mut kept));
         if turn.finished {
             break;
         }
@@ -320,7 +318,8 @@ impl Builder {
             room: BTreeMap::new(),
             granted: BTreeMap::new(),
             next_waiter: 0,
-            flush: None,
+            flush: Vec::new(),
+            next_loop: 1,
             in_flight: 0,
             closed: false,
             broken: None,
@@ -393,12 +392,15 @@ impl Driver {
     }
 
     /// One turn of the driving loop: registers `waker` to be woken when a future queues a
-    /// request (or asks for a cancellation), submits the whole queue with one `io_submit`,
+    /// request (or asks for a cancellation; it replaces the waker of the previous call, while
+    /// every thread and task of [`Driver::spawn_thread`] and [`Driver::spawn_tokio`] keeps a
+    /// registration of its own, and all of them are woken, so several driving loops, even on
+    /// runtimes that go away, never leave a request unsubmitted while one of them lives), submits the whole queue with one `io_submit`,
     /// cancels abandoned polls, reaps every completion waiting in the ring (no system call) and
     /// wakes their futures. Never blocks (buffered file I/O aside, which the kernel performs
     /// inside `io_submit`). Safe to call from several threads; turns run one at a time.
     pub fn turn(&self, waker: &Waker) -> Turn {
-        self.shared().turn(waker)
+        self.shared().turn(0, waker)
     }
 
     /// True if `self` and `other` are clones of the same driver.
@@ -416,6 +418,41 @@ pub(crate) fn drain_eventfd(fd: BorrowedFd<'_>, origin: &Origin) {
     }
     let mut count = [0u8; 8];
     let _ = rustix::io::read(fd, &mut count);
+}
+
+/// A driving loop (a thread or tokio task of this crate): its id among the wakers the table
+/// wakes when a request is queued. Dropped when the loop ends, or when its future is dropped
+/// (a runtime shut down): its waker leaves the table then.
+pub(crate) struct Loop {
+    pub(crate) shared: std::sync::Weak<Shared>,
+    pub(crate) id: u64,
+}
+
+impl Loop {
+    pub(crate) fn new(shared: &Arc<Shared>) -> Loop {
+        let id = {
+            let mut t = lock(&shared.table);
+            t.next_loop += 1;
+            t.next_loop - 1
+        };
+        Loop {
+            shared: Arc::downgrade(shared),
+            id,
+        }
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        if shared.forked() {
+            return; // the table's lock may have been held at the fork
+        }
+        let old = lock(&shared.table).unregister(self.id);
+        drop(old);
+    }
 }
 
 impl Shared {
@@ -474,8 +511,6 @@ impl Drop for Shared {
             teardown(Box::new(move || drop(teardown_job)));
         }
         // A driving task still waiting ends when it sees the driver gone.
-        if let Some(w) = table.flush.take() {
-            w.wake();
-        }
+        table.take_flush().wake();
     }
 }

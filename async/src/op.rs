@@ -24,7 +24,7 @@ use rustix::io::Errno;
 
 use crate::buf::{IoBuf, IoBufMut};
 use crate::driver::{lock, Driver, Shared};
-use crate::table::{Iovec, State, Table, Trash};
+use crate::table::{Flush, Iovec, State, Table, Trash};
 
 mod private {
     pub trait Sealed {}
@@ -440,16 +440,14 @@ impl<T: Operation> Future for Op<T> {
         // The first request of a batch wakes the driving task (after the lock: its waker may
         // make a system call, as the driver thread's does). It registers again at its turn.
         let flush = if t.pending.is_empty() {
-            t.flush.take()
+            t.take_flush()
         } else {
-            None
+            Flush::default()
         };
         t.pending.push_back(i);
         drop(t);
         this.slot = Some((i, generation));
-        if let Some(w) = flush {
-            w.wake();
-        }
+        flush.wake();
         Poll::Pending
     }
 }
@@ -507,6 +505,7 @@ impl<T: Operation> Drop for Op<T> {
         let shared = &*self.shared;
         let mut trash: Vec<Trash> = Vec::new();
         let mut wake = None;
+        let mut flush = Flush::default();
         let old;
         {
             let mut t = lock(&shared.table);
@@ -527,7 +526,7 @@ impl<T: Operation> Drop for Op<T> {
                     slot.orphan = self.op.take().map(|op| Box::new(op) as Trash);
                     if slot.cancelable {
                         t.cancels.push((i, generation));
-                        wake = t.flush.take();
+                        flush = t.take_flush();
                     }
                 }
                 State::Done(_) => wake = t.release(i, &mut trash),
@@ -537,6 +536,7 @@ impl<T: Operation> Drop for Op<T> {
         if let Some(w) = wake {
             w.wake();
         }
+        flush.wake();
         drop(old);
         drop(trash);
     }

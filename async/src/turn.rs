@@ -67,19 +67,27 @@ struct IocbPtrs(Vec<*mut iocb>);
 unsafe impl Send for IocbPtrs {}
 
 impl Shared {
-    pub(crate) fn turn(&self, waker: &Waker) -> Turn {
-        self.turn_keeping(waker, None)
+    /// A turn of driving loop `id` (0: `Driver::turn`), whose `waker` is registered to be
+    /// woken when a request is queued.
+    pub(crate) fn turn(&self, id: u64, waker: &Waker) -> Turn {
+        self.turn_keeping(Some(id), waker, None)
     }
 
     /// A turn; with `keep`, what abandoned requests kept (their buffers) is moved there
-    /// instead of dropped (the teardown frees it only after `io_destroy`).
-    pub(crate) fn turn_keeping(&self, waker: &Waker, keep: Option<&mut Vec<Trash>>) -> Turn {
+    /// instead of dropped (the teardown frees it only after `io_destroy`). Without a loop id
+    /// (the teardown, which sleeps on the eventfd), `waker` is not registered.
+    pub(crate) fn turn_keeping(
+        &self,
+        id: Option<u64>,
+        waker: &Waker,
+        keep: Option<&mut Vec<Trash>>,
+    ) -> Turn {
         if self.origin.forked() {
             return self.turn_in_child();
         }
         // Cloned before any lock (a waker's clone is user code); kept only if the registered
         // one would not wake the same task.
-        let mut registration = Some(waker.clone());
+        let mut registration = id.map(|_| waker.clone());
         let mut engine = lock(&self.engine);
         let e = &mut *engine;
         let mut turn = Turn::default();
@@ -91,9 +99,11 @@ impl Shared {
         // here leaves it through `e.done` or a requeue below.
         {
             let mut t = lock(&self.table);
-            if !t.flush.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            if let Some(id) = id {
                 // The old one (if any) is dropped after the lock.
-                registration = std::mem::replace(&mut t.flush, registration.take());
+                if let Some(old) = t.register(id, waker, &mut registration) {
+                    registration = Some(old);
+                }
             }
             let refuse = t.broken.or(t.closed.then_some(Errno::CANCELED));
             let Table {
