@@ -101,9 +101,12 @@
 //! `RWF_NOWAIT` on pipes and sockets: this crate offers [`File::poll`] for them (readiness,
 //! cancelled on drop), and leaves the transfer to a non-blocking `read`/`write` of your own (or
 //! to tokio's own types). A read or write on anything but a regular file, block device or
-//! directory whose descriptor is in blocking mode completes at once with `EOPNOTSUPP` (it never
-//! reaches the kernel, so it cannot stop the driving thread); in non-blocking mode the kernel
-//! answers `EAGAIN` when the stream is not ready.
+//! directory whose descriptor is in blocking mode when the request is made, or when the
+//! driving turn is about to submit it, completes with `EOPNOTSUPP` (it never reaches the
+//! kernel, so it cannot stop the driving thread); only an `O_NONBLOCK` cleared by another
+//! thread or process in the microseconds between that last check and `io_submit` escapes it
+//! (see [`File`]). In non-blocking mode the kernel answers `EAGAIN` when the stream is not
+//! ready.
 //!
 //! Requests a filesystem completes after `io_submit` although the driver took them for
 //! synchronous (see [`Turn::unsignalled`]) are looked for after growing sleeps (50 µs to 4 ms),

@@ -237,6 +237,9 @@ pub struct Op<T: Operation> {
     /// Completes with this error at its first poll, never reaching the kernel (a read or write
     /// on a blocking stream, see `File`).
     refused: Option<Errno>,
+    /// A read or write on a stream: the turn checks again, right before `io_submit`, that the
+    /// descriptor is non-blocking (see `File`).
+    stream: bool,
     /// The table slot, and its generation, once queued.
     slot: Option<(u32, u32)>,
     /// Our id in the queue of futures waiting for a slot.
@@ -264,14 +267,18 @@ impl<T: Operation> Op<T> {
             op: Some(op),
             flags: RwFlags::empty(),
             refused: None,
+            stream: false,
             slot: None,
             waiter: None,
         }
     }
 
-    /// This request completes with `error` at its first poll, without reaching the kernel.
-    pub(crate) fn refuse(mut self, error: Option<Errno>) -> Op<T> {
+    /// A read or write on a stream: with `error` (the descriptor is in blocking mode now) it
+    /// completes at its first poll without reaching the kernel; else the driving turn checks
+    /// the mode again right before it submits the request.
+    pub(crate) fn on_stream(mut self, error: Option<Errno>) -> Op<T> {
         self.refused = error;
+        self.stream = true;
         self
     }
 
@@ -436,6 +443,7 @@ impl<T: Operation> Future for Op<T> {
         slot.fd = Some(fd);
         slot.waker = Some(waker);
         slot.cancelable = T::CANCELABLE;
+        slot.stream = this.stream;
         slot.state = State::Queued;
         // The first request of a batch wakes the driving task (after the lock: its waker may
         // make a system call, as the driver thread's does). It registers again at its turn.

@@ -52,6 +52,9 @@ pub(crate) struct Slot {
     pub cancel_sent: bool,
     /// Submitted without `IOCB_FLAG_RESFD` (see [`Turn::unsignalled`]).
     pub quiet: bool,
+    /// A read or write on a stream: refused with `EOPNOTSUPP` if its descriptor is in blocking
+    /// mode when the turn submits it (see `File`).
+    pub stream: bool,
 }
 
 impl Slot {
@@ -68,6 +71,7 @@ impl Slot {
             cancelable: false,
             cancel_sent: false,
             quiet: false,
+            stream: false,
         }
     }
 }
@@ -246,6 +250,7 @@ impl Table {
         slot.abandoned = false;
         slot.cancelable = false;
         slot.cancel_sent = false;
+        slot.stream = false;
         if let Some(orphan) = slot.orphan.take() {
             trash.extend(Some(orphan));
         }

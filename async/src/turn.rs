@@ -18,6 +18,9 @@ pub(crate) struct Engine {
     /// `io_cancel` finds a request by its iocb's address). Only touched under this lock, and by
     /// the kernel only during our `io_submit` and `io_cancel` calls.
     pub(crate) iocbs: Box<[iocb]>,
+    /// Per slot: the request taken for submission is a read or write on a stream (checked
+    /// for blocking mode right before `io_submit`).
+    stream: Box<[bool]>,
     /// Scratch space, kept so that no turn allocates.
     batch: Vec<u32>,
     ptrs: IocbPtrs,
@@ -36,6 +39,7 @@ impl Engine {
         Engine {
             ctx: Some(ctx),
             iocbs: vec![iocb::default(); slots].into_boxed_slice(),
+            stream: vec![false; slots].into_boxed_slice(),
             batch: Vec::with_capacity(slots),
             ptrs: IocbPtrs(Vec::with_capacity(slots)),
             cancels: Vec::with_capacity(slots),
@@ -133,6 +137,7 @@ impl Shared {
                     slot.state = State::InFlight;
                     *unsignalled += usize::from(slot.quiet);
                     e.iocbs[i as usize] = slot.cb;
+                    e.stream[i as usize] = slot.stream;
                     e.batch.push(i);
                 }
                 *in_flight += e.batch.len();
@@ -159,6 +164,29 @@ impl Shared {
                     }
                 }
             }
+        }
+        // 1b. A read or write on a stream whose descriptor was made blocking since the request
+        // was made (by any thread or process sharing the open file description) would block
+        // this thread inside io_submit: refused with EOPNOTSUPP, as at its creation. One fcntl
+        // per such request, right before the submission (a window of microseconds remains, in
+        // which another thread or process can still clear O_NONBLOCK: see `File`).
+        {
+            let (stream, iocbs, done) = (&e.stream, &e.iocbs, &mut e.done);
+            e.batch.retain(|&i| {
+                let cb = &iocbs[i as usize];
+                if !stream[i as usize] {
+                    return true;
+                }
+                // SAFETY: the request's descriptor, kept open by its slot (`Slot::fd`) while the
+                // request is in flight: its slot is released only when its completion is
+                // processed, after this turn's step 5 at the earliest.
+                let fd = unsafe { rustix::fd::BorrowedFd::borrow_raw(cb.aio_fildes as i32) };
+                if crate::file::blocking(fd) {
+                    done.push((cb.aio_data, -i64::from(Errno::OPNOTSUPP.raw_os_error())));
+                    return false;
+                }
+                true
+            });
         }
         // 2. Submit the batch: one io_submit, more only if the kernel stops part way.
         e.ptrs.0.clear();

@@ -472,6 +472,12 @@ fn two_runtimes_flush() -> Outcome {
 /// `O_NONBLOCK`, polled after the flag was cleared (by this or any process sharing the open
 /// file description), reaches `io_submit` in blocking mode and blocks the driving thread in
 /// `pipe_read`, and every other request of the driver with it.
+///
+/// The achievable guarantee (the fix): the turn checks the mode again right before its
+/// `io_submit`, so a flag cleared before the request's turn refuses it with `EOPNOTSUPP`. No
+/// check can close the window between that `fcntl` and `io_submit` itself, in which another
+/// thread or process can still clear the flag (`stuck_drivers_do_not_stop_other_teardowns`
+/// reaches it on purpose); the docs say so.
 fn eopnotsupp_toctou() -> Outcome {
     let scratch = Scratch::filled("toctou", 4096, 9);
     let driver = Driver::new(16).unwrap();
@@ -495,33 +501,87 @@ fn eopnotsupp_toctou() -> Outcome {
     );
     // Release the driving thread.
     rustix::io::write(&tx, b"x").unwrap();
-    let _ = poll_for(&mut stream_read, Duration::from_secs(2));
-    let _ = poll_for(&mut disk_read, Duration::from_secs(2));
+    let stream_res = poll_for(&mut stream_read, Duration::from_secs(2));
+    if disk_res.is_none() {
+        let _ = poll_for(&mut disk_read, Duration::from_secs(2)); // (never poll a finished Op)
+    }
     assert!(
         disk_ok,
         "a stream read refused-if-blocking reached io_submit in blocking mode and blocked the \
          driving thread ({wchans:?})"
     );
+    let refused = matches!(&stream_res, Some((Err(e), _)) if e.raw_os_error() == Some(libc::EOPNOTSUPP));
+    assert!(refused, "the stream read, blocking at its turn, was not refused with EOPNOTSUPP");
     Passed
 }
 
+/// A driving turn stuck inside `io_submit`, in a blocking pipe read: `O_NONBLOCK` cleared by
+/// a racing thread between the turn's check and its `io_submit` (the window no check can
+/// close, see `eopnotsupp_toctou`). Returns the request, the driver and the pipe's ends; None
+/// if the window was not hit within the deadline.
+#[allow(clippy::type_complexity)]
+fn stuck_read() -> Option<(
+    linux_aio_async::Op<linux_aio_async::Read<Vec<u8>>>,
+    Driver,
+    File,
+    OwnedFd,
+    OwnedFd,
+)> {
+    let driver = Driver::new(4).unwrap();
+    let _t = driver.spawn_thread().unwrap();
+    let (rx, tx) = rustix::pipe::pipe().unwrap();
+    set_nonblock(&rx, true);
+    let pipe = File::new(&driver, rx.try_clone().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let stop = Arc::new(AtomicBool::new(false));
+        let toggler = {
+            let (rx, stop) = (rx.try_clone().unwrap(), stop.clone());
+            std::thread::spawn(move || {
+                let mut on = false;
+                while !stop.load(Relaxed) {
+                    set_nonblock(&rx, on);
+                    on = !on;
+                }
+                set_nonblock(&rx, false);
+            })
+        };
+        let mut suspect = None;
+        while suspect.is_none() && Instant::now() < deadline {
+            let mut read = pipe.read_at(Vec::with_capacity(64), 0);
+            // Refused (EOPNOTSUPP) or not ready (EAGAIN) unless it got stuck.
+            if poll_for(&mut read, Duration::from_millis(20)).is_none() {
+                suspect = Some(read);
+            }
+        }
+        stop.store(true, Relaxed);
+        toggler.join().unwrap();
+        let mut read = suspect?;
+        // Nothing but a read blocked inside io_submit takes this long.
+        if poll_for(&mut read, Duration::from_millis(300)).is_none()
+            && driver.stats().in_kernel == 1
+        {
+            return Some((read, driver, pipe, rx, tx));
+        }
+    }
+    None
+}
+
 /// Teardown work runs on at most 4 threads. Drivers whose engine lock is held by a driving
-/// turn that never returns (here: the blocking-pipe read of the test above) each hold one
+/// turn that never returns (here: a blocking-pipe read stuck inside `io_submit`) each hold one
 /// teardown thread forever (`drain_and_destroy` waits for the lock); four of them, and no
 /// other driver in the process is ever destroyed: contexts (and abandoned buffers) pile up.
 fn teardown_pool_starved() -> Outcome {
     let before = aio_rings();
     let mut unblock: Vec<OwnedFd> = Vec::new();
     let mut rxs = Vec::new();
-    for _ in 0..4 {
-        let driver = Driver::new(4).unwrap();
-        let _t = driver.spawn_thread().unwrap();
-        let (rx, tx) = rustix::pipe::pipe().unwrap();
-        set_nonblock(&rx, true);
-        let pipe = File::new(&driver, rx.try_clone().unwrap());
-        let mut read = pipe.read_at(Vec::with_capacity(64), 0);
-        set_nonblock(&rx, false);
-        let _ = noop_cx_poll(&mut read);
+    for k in 0..4 {
+        let Some((read, driver, pipe, rx, tx)) = stuck_read() else {
+            for tx in &unblock {
+                let _ = rustix::io::write(tx, b"x");
+            }
+            return skipped(format!("the fcntl/io_submit window was not hit (driver {k})"));
+        };
         assert!(wait_for(Duration::from_secs(2), || driver.stats().in_kernel == 1));
         std::thread::sleep(Duration::from_millis(20));
         drop(read);
