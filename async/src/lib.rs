@@ -65,7 +65,9 @@
 //!   ([`Driver::shutdown`]): a teardown thread (`linux-aio-destroy`, a few at most however many
 //!   drivers go) drives it until the kernel holds nothing, then destroys the context
 //!   (`io_destroy`), and frees the buffers it reaped right after: **never before the kernel is
-//!   done with them, never leaked**. No executor thread waits for `io_destroy` (~35 ms).
+//!   done with them, never leaked**. No executor thread waits for `io_destroy` (~35 ms). A
+//!   driver whose driving turn is stuck (a stream read inside `io_submit`, see [`File`]) is
+//!   tried again later, never waited for, so it holds no teardown thread from other drivers.
 //!   Futures keep only the table alive, not the context: one leaked with `mem::forget` leaks
 //!   its buffer and slot, never the kernel context.
 //!
@@ -118,7 +120,10 @@
 //! refuses it the ring): every request in the child, new or inherited, completes with
 //! `EINVAL` at its next poll (no driving loop needed, and no lock taken that a thread of the
 //! parent may have held at the fork), and the child's driving loop ends at once without
-//! resetting the eventfd it shares with the parent. The parent is unaffected.
+//! resetting the eventfd it shares with the parent. The parent is unaffected. A driver created
+//! in the child is the child's own, and works; the child makes its own teardown pool (it
+//! inherits the parent's bookkeeping, not its threads), so such a driver, dropped, is torn down
+//! in the child.
 
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]

@@ -8,7 +8,7 @@ use linux_aio::raw::{io_event, iocb};
 use linux_aio::{Event, SubmitError};
 use rustix::io::Errno;
 
-use crate::driver::{lock, Shared, Turn};
+use crate::driver::{lock, try_lock, Shared, Turn};
 use crate::table::{State, Table, Trash};
 
 /// The kernel-facing half, only for the driving turn (and teardown).
@@ -74,30 +74,39 @@ impl Shared {
     /// A turn of driving loop `id` (0: `Driver::turn`), whose `waker` is registered to be
     /// woken when a request is queued.
     pub(crate) fn turn(&self, id: u64, waker: &Waker) -> Turn {
-        self.turn_keeping(Some(id), waker, None)
+        self.turn_inner(Some(id), waker, None)
+            .expect("a driving loop's turn waits for the engine")
     }
 
-    /// A turn; with `keep`, what abandoned requests kept (their buffers) is moved there
-    /// instead of dropped (the teardown frees it only after `io_destroy`). Without a loop id
-    /// (the teardown, which sleeps on the eventfd), `waker` is not registered.
-    pub(crate) fn turn_keeping(
+    /// The teardown's turn: what abandoned requests kept (their buffers) is moved to `keep`
+    /// instead of dropped (the teardown frees it only after `io_destroy`); no waker is
+    /// registered (the teardown sleeps on the eventfd). None, at once, if another turn holds
+    /// the engine (it may be stuck inside `io_submit`: the teardown never waits for it).
+    pub(crate) fn try_turn_keeping(&self, keep: &mut Vec<Trash>) -> Option<Turn> {
+        self.turn_inner(None, Waker::noop(), Some(keep))
+    }
+
+    fn turn_inner(
         &self,
         id: Option<u64>,
         waker: &Waker,
         keep: Option<&mut Vec<Trash>>,
-    ) -> Turn {
+    ) -> Option<Turn> {
         if self.origin.forked() {
-            return self.turn_in_child();
+            return Some(self.turn_in_child());
         }
         // Cloned before any lock (a waker's clone is user code); kept only if the registered
         // one would not wake the same task.
         let mut registration = id.map(|_| waker.clone());
-        let mut engine = lock(&self.engine);
+        let mut engine = match keep {
+            Some(_) => try_lock(&self.engine)?,
+            None => lock(&self.engine),
+        };
         let e = &mut *engine;
         let mut turn = Turn::default();
         let Some(ctx) = e.ctx.as_mut() else {
             turn.finished = true;
-            return turn;
+            return Some(turn);
         };
         // 1. Take the queue and the cancellations due. Every request counted in `in_flight`
         // here leaves it through `e.done` or a requeue below.
@@ -324,22 +333,29 @@ impl Shared {
             let _ = rustix::io::write(&self.efd, &1u64.to_ne_bytes());
         }
         guarded(|| drop(registration));
-        match keep {
-            Some(keep) => keep.append(&mut trash),
+        // The teardown never waits for the engine (another turn may be stuck in io_submit):
+        // without it, the vectors' capacity is lost, nothing else.
+        let e = match keep {
+            Some(keep) => {
+                keep.append(&mut trash);
+                try_lock(&self.engine)
+            }
             None => {
                 for t in trash.drain(..) {
                     guarded(|| drop(t));
                 }
+                Some(lock(&self.engine))
+            }
+        };
+        if let Some(mut e) = e {
+            if e.wake.capacity() < wake.capacity() {
+                e.wake = wake;
+            }
+            if e.trash.capacity() < trash.capacity() {
+                e.trash = trash;
             }
         }
-        let mut e = lock(&self.engine);
-        if e.wake.capacity() < wake.capacity() {
-            e.wake = wake;
-        }
-        if e.trash.capacity() < trash.capacity() {
-            e.trash = trash;
-        }
-        turn
+        Some(turn)
     }
 
     /// A turn in a forked child's copy of the driver: the kernel context, its ring and the
