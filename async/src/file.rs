@@ -84,24 +84,48 @@ impl File {
     /// Reads into all of `buf`'s `bytes_total()` (a `Vec`'s capacity, whose length then grows
     /// to cover what was read) from `offset`; resolves to `(bytes read, buf)`.
     pub fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> Op<Read<B>> {
-        self.checked(op::read(&self.driver, &self.fd, self.synchronous, buf, offset))
+        self.checked(op::read(
+            &self.driver,
+            &self.fd,
+            self.synchronous,
+            buf,
+            offset,
+        ))
     }
 
     /// Writes `buf`'s `bytes_init()` (a `Vec`'s length) at `offset`; resolves to
     /// `(bytes written, buf)`.
     pub fn write_at<B: IoBuf>(&self, buf: B, offset: u64) -> Op<Write<B>> {
-        self.checked(op::write(&self.driver, &self.fd, self.synchronous, buf, offset))
+        self.checked(op::write(
+            &self.driver,
+            &self.fd,
+            self.synchronous,
+            buf,
+            offset,
+        ))
     }
 
     /// Reads into `bufs` in order from `offset` (at most 1024 buffers, `UIO_MAXIOV`; more
     /// fail with `EINVAL`).
     pub fn readv_at<B: IoBufMut>(&self, bufs: Vec<B>, offset: u64) -> Op<ReadV<B>> {
-        self.checked(op::readv(&self.driver, &self.fd, self.synchronous, bufs, offset))
+        self.checked(op::readv(
+            &self.driver,
+            &self.fd,
+            self.synchronous,
+            bufs,
+            offset,
+        ))
     }
 
     /// Writes `bufs` in order at `offset` (at most 1024 buffers).
     pub fn writev_at<B: IoBuf>(&self, bufs: Vec<B>, offset: u64) -> Op<WriteV<B>> {
-        self.checked(op::writev(&self.driver, &self.fd, self.synchronous, bufs, offset))
+        self.checked(op::writev(
+            &self.driver,
+            &self.fd,
+            self.synchronous,
+            bufs,
+            offset,
+        ))
     }
 
     /// `fsync`: data and metadata reach the device.

@@ -419,7 +419,10 @@ impl<T: Operation> Future for Op<T> {
         };
         let op = this.op.as_mut().expect("checked above");
         let mut cb = iocb::default();
-        op.prepare(&mut cb, guard.iov.as_mut().expect("the guard holds the iovecs"));
+        op.prepare(
+            &mut cb,
+            guard.iov.as_mut().expect("the guard holds the iovecs"),
+        );
         let iov = guard.iov.take().expect("the guard holds the iovecs");
         std::mem::forget(guard);
         let fd = this.fd.take().expect("an unqueued Op has its fd");

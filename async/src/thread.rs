@@ -35,7 +35,9 @@ impl Driver {
         std::thread::Builder::new()
             .name("linux-aio-driver".into())
             .spawn(move || loop {
-                let Some(shared) = this.shared.upgrade() else { return };
+                let Some(shared) = this.shared.upgrade() else {
+                    return;
+                };
                 let turn = shared.turn(this.id, &waker);
                 drop(shared);
                 if turn.finished {

@@ -63,15 +63,15 @@ static GLOBAL: Counting = Counting;
 fn main() {
     let tests: &[runner::Test] = &[
         // Defects (these fail).
-        ("iobuf_panic_in_prepare_leaks_the_slot", iobuf_panic_leaks_slot),
+        (
+            "iobuf_panic_in_prepare_leaks_the_slot",
+            iobuf_panic_leaks_slot,
+        ),
         (
             "buffer_drop_panic_stops_the_driving_thread",
             buffer_drop_panic_stops_driver,
         ),
-        (
-            "second_runtime_driving_task_is_woken",
-            two_runtimes_flush,
-        ),
+        ("second_runtime_driving_task_is_woken", two_runtimes_flush),
         (
             "nonblocking_check_then_cleared_blocks_driver",
             eopnotsupp_toctou,
@@ -84,16 +84,22 @@ fn main() {
             "waker_panic_stops_the_driving_thread",
             waker_panic_stops_driver,
         ),
-        (
-            "forked_child_driver_is_torn_down",
-            fork_child_teardown,
-        ),
+        ("forked_child_driver_is_torn_down", fork_child_teardown),
         // What held up.
-        ("fair_slot_handoff_when_granted_waiter_drops", fairness_granted_drop),
+        (
+            "fair_slot_handoff_when_granted_waiter_drops",
+            fairness_granted_drop,
+        ),
         ("live_bytes_flat_over_1e5_ops", memory_flat),
-        ("future_moved_between_runtimes_and_threads", moved_between_runtimes),
+        (
+            "future_moved_between_runtimes_and_threads",
+            moved_between_runtimes,
+        ),
         ("fork_with_multi_thread_runtime", fork_multi_thread),
-        ("direct_reads_dropped_with_driver_canary", direct_drop_everything),
+        (
+            "direct_reads_dropped_with_driver_canary",
+            direct_drop_everything,
+        ),
     ];
     runner::run("attack2", tests)
 }
@@ -349,7 +355,11 @@ fn iobuf_panic_leaks_slot() -> Outcome {
         leaked_any |= !ok;
         lines.push(format!(
             "{op}, panic in {at} x{SLOTS}: a plain read then {}, stats {stats:?}",
-            if ok { "completed" } else { "never completed (2 s)" }
+            if ok {
+                "completed"
+            } else {
+                "never completed (2 s)"
+            }
         ));
         drop(plain);
     }
@@ -406,7 +416,11 @@ fn buffer_drop_panic_stops_driver() -> Outcome {
     let later_ok = matches!(&res, Some((Ok(4096), _)));
     println!(
         "  driving thread ended: {died}; a later read {}; stats {:?}",
-        if later_ok { "completed" } else { "never completed (2 s)" },
+        if later_ok {
+            "completed"
+        } else {
+            "never completed (2 s)"
+        },
         driver.stats()
     );
     drop(later);
@@ -496,8 +510,16 @@ fn eopnotsupp_toctou() -> Outcome {
     let disk_ok = matches!(&disk_res, Some((Ok(4096), _)));
     println!(
         "  stream read first poll: {}; a disk read then {}; driver thread: {wchans:?}",
-        if first.is_pending() { "Pending" } else { "Ready" },
-        if disk_ok { "completed" } else { "never completed (2 s)" },
+        if first.is_pending() {
+            "Pending"
+        } else {
+            "Ready"
+        },
+        if disk_ok {
+            "completed"
+        } else {
+            "never completed (2 s)"
+        },
     );
     // Release the driving thread.
     rustix::io::write(&tx, b"x").unwrap();
@@ -510,8 +532,12 @@ fn eopnotsupp_toctou() -> Outcome {
         "a stream read refused-if-blocking reached io_submit in blocking mode and blocked the \
          driving thread ({wchans:?})"
     );
-    let refused = matches!(&stream_res, Some((Err(e), _)) if e.raw_os_error() == Some(libc::EOPNOTSUPP));
-    assert!(refused, "the stream read, blocking at its turn, was not refused with EOPNOTSUPP");
+    let refused =
+        matches!(&stream_res, Some((Err(e), _)) if e.raw_os_error() == Some(libc::EOPNOTSUPP));
+    assert!(
+        refused,
+        "the stream read, blocking at its turn, was not refused with EOPNOTSUPP"
+    );
     Passed
 }
 
@@ -580,9 +606,14 @@ fn teardown_pool_starved() -> Outcome {
             for tx in &unblock {
                 let _ = rustix::io::write(tx, b"x");
             }
-            return skipped(format!("the fcntl/io_submit window was not hit (driver {k})"));
+            return skipped(format!(
+                "the fcntl/io_submit window was not hit (driver {k})"
+            ));
         };
-        assert!(wait_for(Duration::from_secs(2), || driver.stats().in_kernel == 1));
+        assert!(wait_for(Duration::from_secs(2), || driver
+            .stats()
+            .in_kernel
+            == 1));
         std::thread::sleep(Duration::from_millis(20));
         drop(read);
         drop(pipe);
@@ -643,16 +674,23 @@ fn waker_panic_stops_driver() -> Outcome {
     // SAFETY: the vtable's functions ignore the data pointer but for null/non-null.
     let bad = unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) };
     // SAFETY: as above.
-    let good = unsafe { Waker::from_raw(RawWaker::new(1 as *const (), &VTABLE)) };
+    let good = unsafe { Waker::from_raw(RawWaker::new(std::ptr::dangling::<()>(), &VTABLE)) };
     let (rx, tx) = rustix::pipe::pipe().unwrap();
     let driver = Driver::new(8).unwrap();
     let pipe = File::new(&driver, rx);
     let mut p_bad = pipe.poll(PollFlags::IN);
     let mut p_good = pipe.poll(PollFlags::IN);
-    assert!(Pin::new(&mut p_bad).poll(&mut Context::from_waker(&bad)).is_pending());
-    assert!(Pin::new(&mut p_good).poll(&mut Context::from_waker(&good)).is_pending());
+    assert!(Pin::new(&mut p_bad)
+        .poll(&mut Context::from_waker(&bad))
+        .is_pending());
+    assert!(Pin::new(&mut p_good)
+        .poll(&mut Context::from_waker(&good))
+        .is_pending());
     let handle = driver.spawn_thread().unwrap();
-    assert!(wait_for(Duration::from_secs(2), || driver.stats().in_kernel == 2));
+    assert!(wait_for(Duration::from_secs(2), || driver
+        .stats()
+        .in_kernel
+        == 2));
     rustix::io::write(&tx, b"x").unwrap(); // both polls complete in one turn
     let died = wait_for(Duration::from_secs(2), || handle.is_finished());
     std::thread::sleep(Duration::from_millis(50));
@@ -660,10 +698,17 @@ fn waker_panic_stops_driver() -> Outcome {
     let scratch = Scratch::filled("wakerpanic", 4096, 1);
     let disk = File::new(&driver, scratch.open());
     let mut later = disk.read_at(Vec::with_capacity(4096), 0);
-    let later_ok = matches!(poll_for(&mut later, Duration::from_secs(2)), Some((Ok(4096), _)));
+    let later_ok = matches!(
+        poll_for(&mut later, Duration::from_secs(2)),
+        Some((Ok(4096), _))
+    );
     println!(
         "  driving thread ended: {died}; the good future woken: {woken} times; a later read {}",
-        if later_ok { "completed" } else { "never completed (2 s)" }
+        if later_ok {
+            "completed"
+        } else {
+            "never completed (2 s)"
+        }
     );
     drop(later);
     assert!(
@@ -682,7 +727,10 @@ fn waker_panic_stops_driver() -> Outcome {
 fn fork_child_teardown() -> Outcome {
     let scratch = Scratch::filled("forkpool", 4096, 1);
     // ATK2_BURST=0 is the control (the child then tears its driver down).
-    let burst = std::env::var("ATK2_BURST").ok().and_then(|v| v.parse().ok()).unwrap_or(40);
+    let burst = std::env::var("ATK2_BURST")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
     let drivers: Vec<_> = (0..burst).map(|_| Driver::new(4).unwrap()).collect();
     drop(drivers);
     // SAFETY: the child only makes system calls and uses this crate, then _exits.
@@ -693,7 +741,10 @@ fn fork_child_teardown() -> Outcome {
             let _t = d.spawn_thread().unwrap();
             let f = File::new(&d, scratch.open());
             let mut r = f.read_at(Vec::with_capacity(4096), 0);
-            let ok = matches!(poll_for(&mut r, Duration::from_secs(2)), Some((Ok(4096), _)));
+            let ok = matches!(
+                poll_for(&mut r, Duration::from_secs(2)),
+                Some((Ok(4096), _))
+            );
             drop(r);
             drop(f);
             let rings = aio_rings();
@@ -703,7 +754,10 @@ fn fork_child_teardown() -> Outcome {
             } else if wait_for(Duration::from_secs(3), || aio_rings() < rings) {
                 0
             } else {
-                eprintln!("  child: {rings} ring(s) before the drop, {} 3 s after", aio_rings());
+                eprintln!(
+                    "  child: {rings} ring(s) before the drop, {} 3 s after",
+                    aio_rings()
+                );
                 3
             }
         };
@@ -729,7 +783,10 @@ fn fork_child_teardown() -> Outcome {
     };
     let code = libc::WEXITSTATUS(status);
     println!("  child exited by itself: {exited}, code {code} (3: its driver never torn down)");
-    assert!(exited && code == 0, "the child's driver was not torn down (code {code})");
+    assert!(
+        exited && code == 0,
+        "the child's driver was not torn down (code {code})"
+    );
     Passed
 }
 
@@ -765,7 +822,11 @@ fn fairness_granted_drop() -> Outcome {
     assert_eq!((s.queued, s.waiting_for_slot), (0, 2), "{s:?}");
     assert!(noop_cx_poll(&mut w2).is_pending());
     let s = driver.stats();
-    assert_eq!((s.queued, s.waiting_for_slot), (1, 1), "w2 got the slot: {s:?}");
+    assert_eq!(
+        (s.queued, s.waiting_for_slot),
+        (1, 1),
+        "w2 got the slot: {s:?}"
+    );
     driver.turn(&noop);
     assert!(matches!(noop_cx_poll(&mut w2), Poll::Ready((Ok(4096), _))));
     driver.turn(&noop);
@@ -868,6 +929,8 @@ fn moved_between_runtimes() -> Outcome {
     let r2 = multi(2);
     for round in 0..200 {
         let op = file.read_at(AlignedBuf::new(1 << 20).unwrap(), 0);
+        // The block hands the (still pending) future back, to be awaited elsewhere.
+        #[allow(clippy::async_yields_async)]
         let mut op = r1.block_on(async move {
             let mut op = op;
             let _ = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut op).poll(cx))).await;
@@ -875,9 +938,9 @@ fn moved_between_runtimes() -> Outcome {
         });
         let r: Option<usize> = if round % 2 == 0 {
             r2.block_on(async move {
-                tokio::spawn(async move {
-                    tokio::time::timeout(Duration::from_secs(5), &mut op).await
-                })
+                tokio::spawn(
+                    async move { tokio::time::timeout(Duration::from_secs(5), &mut op).await },
+                )
                 .await
                 .unwrap()
                 .ok()
@@ -1047,7 +1110,11 @@ fn direct_drop_everything() -> Outcome {
         drop(file);
         drop(driver);
     }
-    assert!(wait_for(Duration::from_secs(10), || deaths.lock().unwrap().len() == 10 * N));
+    assert!(wait_for(Duration::from_secs(10), || deaths
+        .lock()
+        .unwrap()
+        .len()
+        == 10 * N));
     let d = deaths.lock().unwrap().clone();
     let partial = d.iter().filter(|s| **s == "PARTIAL").count();
     let full = d.iter().filter(|s| **s == "full").count();
