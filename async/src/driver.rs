@@ -13,14 +13,16 @@
 //! the table lock, and no user code (a waker, a dropped buffer's `Drop`) under either.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::task::Waker;
+use std::time::{Duration, Instant};
 
 use linux_aio::raw::{self, iocb};
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 
-use crate::table::{Queue, Slot, Table};
+use crate::table::{Queue, Slot, Table, Trash};
 use crate::turn::Engine;
 
 /// An open driver: clone it freely (every clone is the same driver), hand it to
@@ -54,8 +56,13 @@ impl Drop for Owner {
             return;
         }
         close(&self.shared);
-        let shared = self.shared.clone();
-        teardown(Box::new(move || drain_and_destroy(shared)));
+        let mut drain = Drain {
+            shared: self.shared.clone(),
+            backoff: Backoff::default(),
+            busy: 0,
+            kept: Vec::new(),
+        };
+        teardown_in_steps(Box::new(move || drain.step()));
     }
 }
 
@@ -64,37 +71,63 @@ fn close(shared: &Shared) {
     let flush = {
         let mut t = lock(&shared.table);
         t.closed = true;
-        t.flush.take()
+        t.take_flush()
     };
-    if let Some(w) = flush {
-        w.wake();
-    }
+    flush.wake();
 }
 
-/// The last handle is gone (the driver is shut down): turn until nothing is queued or in
-/// flight (the kernel completes reads and writes, polls are cancelled), sleeping on the eventfd
-/// in between, then destroy the context (`io_destroy`), here, on a teardown thread. Buffers of
-/// abandoned requests reaped here are freed after `io_destroy` has returned. A driving task or
-/// thread may still be running: the final eventfd signal ends it.
-fn drain_and_destroy(shared: Arc<Shared>) {
-    let waker = Waker::noop();
-    let mut backoff = Backoff::default();
-    let mut kept = Vec::new();
-    loop {
-        let turn = shared.turn_keeping(waker, Some(&mut kept));
-        if turn.finished {
-            break;
+/// The teardown of a driver whose last handle is gone (it is shut down): turn until nothing is
+/// queued or in flight (the kernel completes reads and writes, polls are cancelled), sleeping
+/// on the eventfd in between, then destroy the context (`io_destroy`), on a teardown thread.
+/// Buffers of abandoned requests reaped here are freed after `io_destroy` has returned. A
+/// driving task or thread may still be running: the final eventfd signal ends it.
+///
+/// It never waits for the engine's lock: a driving turn may hold it for ever (stuck inside
+/// `io_submit` in a stream read, see `File`). Then the step ends, and the pool runs it again
+/// later (1 ms, doubling to 100 ms), its thread free for other drivers' teardowns meanwhile.
+struct Drain {
+    shared: Arc<Shared>,
+    backoff: Backoff,
+    /// Consecutive steps that found the engine busy.
+    busy: u32,
+    kept: Vec<Trash>,
+}
+
+impl Drain {
+    /// Drains and destroys; `Some(delay)`: the engine was busy, run again after `delay`.
+    fn step(&mut self) -> Option<Duration> {
+        loop {
+            let Some(turn) = self.shared.try_turn_keeping(&mut self.kept) else {
+                return Some(self.busy());
+            };
+            self.busy = 0;
+            if turn.finished {
+                break;
+            }
+            let mut fds = [rustix::event::PollFd::new(
+                &self.shared.efd,
+                rustix::event::PollFlags::IN,
+            )];
+            let timeout = self.backoff.timeout(turn.unsignalled > 0);
+            // With nothing unannounced in flight, every completion signals the eventfd.
+            let _ = rustix::event::poll(&mut fds, timeout.as_ref());
+            drain_eventfd(self.shared.efd.as_fd(), &self.shared.origin);
         }
-        let mut fds = [rustix::event::PollFd::new(&shared.efd, rustix::event::PollFlags::IN)];
-        let timeout = backoff.timeout(turn.unsignalled > 0);
-        // With nothing unannounced in flight, every completion signals the eventfd.
-        let _ = rustix::event::poll(&mut fds, timeout.as_ref());
-        drain_eventfd(shared.efd.as_fd(), &shared.origin);
+        let Some(mut engine) = try_lock(&self.shared.engine) else {
+            return Some(self.busy());
+        };
+        let ctx = engine.ctx.take();
+        drop(engine);
+        drop(ctx); // io_destroy: nothing is in flight
+        drop(std::mem::take(&mut self.kept));
+        let _ = rustix::io::write(&self.shared.efd, &1u64.to_ne_bytes());
+        None
     }
-    let ctx = lock(&shared.engine).ctx.take();
-    drop(ctx); // io_destroy: nothing is in flight
-    drop(kept);
-    let _ = rustix::io::write(&shared.efd, &1u64.to_ne_bytes());
+
+    fn busy(&mut self) -> Duration {
+        self.busy += 1;
+        Duration::from_millis(1 << self.busy.min(7)).min(Duration::from_millis(100))
+    }
 }
 
 /// How long a driving loop sleeps while requests the eventfd will not announce are in flight
@@ -126,23 +159,75 @@ impl Backoff {
 /// (`linux-aio-destroy`) at once, however many drivers are dropped; they end when idle.
 const TEARDOWN_THREADS: usize = 4;
 
-type Job = Box<dyn FnOnce() + Send>;
+/// A teardown job, run in steps: `Some(delay)` asks to be run again after `delay` (the pool's
+/// thread meanwhile runs other jobs), `None` means done.
+type Job = Box<dyn FnMut() -> Option<Duration> + Send>;
 
 struct Pool {
-    jobs: VecDeque<Job>,
+    /// Jobs, each with the time it may run.
+    jobs: VecDeque<(Instant, Job)>,
     threads: usize,
 }
 
-static POOL: Mutex<Pool> = Mutex::new(Pool {
-    jobs: VecDeque::new(),
-    threads: 0,
-});
+/// The teardown pool of one process. A forked child inherits the parent's pool as memory only:
+/// its bookkeeping (`threads`, the queue) but not its threads, and its lock as it was at the
+/// fork, maybe held. So the child never uses it: it makes a pool of its own (the parent's copy
+/// is left alone, leaked).
+struct Teardowns {
+    origin: Origin,
+    pool: Mutex<Pool>,
+    ready: Condvar,
+}
+
+/// This process's pool (null until the first teardown); never freed.
+static TEARDOWNS: AtomicPtr<Teardowns> = AtomicPtr::new(std::ptr::null_mut());
+
+fn teardowns() -> &'static Teardowns {
+    loop {
+        let current = TEARDOWNS.load(Ordering::Acquire);
+        // SAFETY: a non-null pointer in TEARDOWNS comes from `Box::into_raw` below and is
+        // never freed, so it is valid for the rest of the process (in a forked child too, whose
+        // memory is a copy); the Release/Acquire pair makes its contents visible.
+        if let Some(t) = unsafe { current.as_ref() } {
+            if !t.origin.forked() {
+                return t;
+            }
+        }
+        let fresh = Box::into_raw(Box::new(Teardowns {
+            origin: Origin::current(),
+            pool: Mutex::new(Pool {
+                jobs: VecDeque::new(),
+                threads: 0,
+            }),
+            ready: Condvar::new(),
+        }));
+        match TEARDOWNS.compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire) {
+            // SAFETY: just installed; never freed (see above).
+            Ok(_) => return unsafe { &*fresh },
+            // SAFETY: `fresh` was never published: this is its only pointer.
+            Err(_) => drop(unsafe { Box::from_raw(fresh) }),
+        }
+    }
+}
 
 /// Runs `job` on a teardown thread, never on the caller's (which may be an executor's); only
 /// if no thread can be had at all does it run here.
-pub(crate) fn teardown(job: Job) {
-    let mut pool = lock(&POOL);
-    pool.jobs.push_back(job);
+pub(crate) fn teardown(job: impl FnOnce() + Send + 'static) {
+    let mut job = Some(job);
+    teardown_in_steps(Box::new(move || {
+        if let Some(job) = job.take() {
+            job();
+        }
+        None
+    }));
+}
+
+/// Runs `job` on a teardown thread, again after each delay it asks for.
+fn teardown_in_steps(job: Job) {
+    let td = teardowns();
+    let mut pool = lock(&td.pool);
+    pool.jobs.push_back((Instant::now(), job));
+    td.ready.notify_one();
     if pool.threads >= TEARDOWN_THREADS {
         return;
     }
@@ -150,34 +235,57 @@ pub(crate) fn teardown(job: Job) {
     drop(pool);
     let spawned = std::thread::Builder::new()
         .name("linux-aio-destroy".into())
-        .spawn(teardown_thread);
+        .spawn(move || teardown_thread(td));
     if spawned.is_err() {
-        let mut pool = lock(&POOL);
+        let mut pool = lock(&td.pool);
         pool.threads -= 1;
         if pool.threads == 0 {
             let jobs = std::mem::take(&mut pool.jobs);
             drop(pool);
-            for job in jobs {
-                job();
+            for (_, mut job) in jobs {
+                while let Some(delay) = job() {
+                    std::thread::sleep(delay);
+                }
             }
         }
     }
 }
 
-fn teardown_thread() {
+fn teardown_thread(td: &'static Teardowns) {
+    let mut pool = lock(&td.pool);
     loop {
-        let job = {
-            let mut pool = lock(&POOL);
-            match pool.jobs.pop_front() {
-                Some(job) => job,
-                None => {
-                    pool.threads -= 1;
-                    return;
-                }
-            }
+        let Some(due) = pool.jobs.iter().map(|&(due, _)| due).min() else {
+            pool.threads -= 1;
+            return;
         };
-        // A panicking job (a buffer's Drop) must not take the thread's count with it.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+        let now = Instant::now();
+        if due > now {
+            // Only jobs waiting to run again: sleep until the first is due, or a new job comes.
+            pool = match td.ready.wait_timeout(pool, due - now) {
+                Ok((pool, _)) => pool,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+            continue;
+        }
+        let k = pool.jobs.iter().position(|&(d, _)| d == due);
+        let Some((_, mut job)) = k.and_then(|k| pool.jobs.remove(k)) else {
+            continue;
+        };
+        drop(pool);
+        // A panicking job (a buffer's Drop) must not take the thread's count with it; nor may
+        // dropping a finished one (what it kept).
+        let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut job))
+            .ok()
+            .flatten();
+        if again.is_none() {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(job)));
+            pool = lock(&td.pool);
+            continue;
+        }
+        pool = lock(&td.pool);
+        if let Some(delay) = again {
+            pool.jobs.push_back((Instant::now() + delay, job));
+        }
     }
 }
 
@@ -271,6 +379,15 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Locks `m` if nobody holds it (also after a panic elsewhere, as [`lock`]).
+pub(crate) fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    match m.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
+
 /// Ring capacity the kernel is asked for by [`Driver::new`]'s callers who have no better idea.
 pub const DEFAULT_CAPACITY: u32 = 256;
 
@@ -320,7 +437,8 @@ impl Builder {
             room: BTreeMap::new(),
             granted: BTreeMap::new(),
             next_waiter: 0,
-            flush: None,
+            flush: Vec::new(),
+            next_loop: 1,
             in_flight: 0,
             closed: false,
             broken: None,
@@ -393,12 +511,15 @@ impl Driver {
     }
 
     /// One turn of the driving loop: registers `waker` to be woken when a future queues a
-    /// request (or asks for a cancellation), submits the whole queue with one `io_submit`,
+    /// request (or asks for a cancellation; it replaces the waker of the previous call, while
+    /// every thread and task of [`Driver::spawn_thread`] and [`Driver::spawn_tokio`] keeps a
+    /// registration of its own, and all of them are woken, so several driving loops, even on
+    /// runtimes that go away, never leave a request unsubmitted while one of them lives), submits the whole queue with one `io_submit`,
     /// cancels abandoned polls, reaps every completion waiting in the ring (no system call) and
     /// wakes their futures. Never blocks (buffered file I/O aside, which the kernel performs
     /// inside `io_submit`). Safe to call from several threads; turns run one at a time.
     pub fn turn(&self, waker: &Waker) -> Turn {
-        self.shared().turn(waker)
+        self.shared().turn(0, waker)
     }
 
     /// True if `self` and `other` are clones of the same driver.
@@ -416,6 +537,41 @@ pub(crate) fn drain_eventfd(fd: BorrowedFd<'_>, origin: &Origin) {
     }
     let mut count = [0u8; 8];
     let _ = rustix::io::read(fd, &mut count);
+}
+
+/// A driving loop (a thread or tokio task of this crate): its id among the wakers the table
+/// wakes when a request is queued. Dropped when the loop ends, or when its future is dropped
+/// (a runtime shut down): its waker leaves the table then.
+pub(crate) struct Loop {
+    pub(crate) shared: std::sync::Weak<Shared>,
+    pub(crate) id: u64,
+}
+
+impl Loop {
+    pub(crate) fn new(shared: &Arc<Shared>) -> Loop {
+        let id = {
+            let mut t = lock(&shared.table);
+            t.next_loop += 1;
+            t.next_loop - 1
+        };
+        Loop {
+            shared: Arc::downgrade(shared),
+            id,
+        }
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        if shared.forked() {
+            return; // the table's lock may have been held at the fork
+        }
+        let old = lock(&shared.table).unregister(self.id);
+        drop(old);
+    }
 }
 
 impl Shared {
@@ -471,11 +627,9 @@ impl Drop for Shared {
         } else {
             // Never io_destroy (tens of milliseconds) on the caller's thread, which may be an
             // executor's; the kept buffers go after it returns.
-            teardown(Box::new(move || drop(teardown_job)));
+            teardown(move || drop(teardown_job));
         }
         // A driving task still waiting ends when it sees the driver gone.
-        if let Some(w) = table.flush.take() {
-            w.wake();
-        }
+        table.take_flush().wake();
     }
 }

@@ -8,7 +8,7 @@ use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::buf::{IoBuf, IoBufMut};
 use crate::driver::Driver;
-use crate::op::{self, Op, PollOp, Read, ReadV, Sync, Write, WriteV};
+use crate::op::{self, Op, Operation, PollOp, Read, ReadV, Sync, Write, WriteV};
 
 /// A descriptor bound to a [`Driver`]. Cheap to clone (the descriptor is shared, and closed when
 /// the last clone and the last request on it are gone: a request in flight keeps it open, so
@@ -21,10 +21,18 @@ use crate::op::{self, Op, PollOp, Read, ReadV, Sync, Write, WriteV};
 /// [`File::poll`] for readiness, then a non-blocking read or write of your own; their reads and
 /// writes through AIO could block inside `io_submit`, and Linux 6.1 refuses `RWF_NOWAIT` on
 /// them (see the crate documentation). So on anything but a regular file, a block device or a
-/// directory, a read or write of a descriptor in blocking mode (no `O_NONBLOCK` when the
-/// request is made) completes at once with `EOPNOTSUPP`, without reaching the kernel: it
-/// would block the thread running the driving turn, and every request of the driver with it.
-/// In non-blocking mode the kernel answers `EAGAIN` when the stream is not ready.
+/// directory, a read or write of a descriptor in blocking mode completes with `EOPNOTSUPP`,
+/// without reaching the kernel: it would block the thread running the driving turn, and every
+/// request of the driver with it. The mode is checked (one `fcntl`) when the request is made
+/// (it then completes at its first poll) and again by the driving turn right before the
+/// `io_submit` that would carry it. What is guaranteed: a request whose descriptor is in
+/// blocking mode at either moment never reaches the kernel. What cannot be: another thread or
+/// process sharing the open file description can still clear `O_NONBLOCK` in the few
+/// microseconds between the turn's check and its `io_submit` (no system call checks and
+/// submits at once, and Linux 6.1 refuses `RWF_NOWAIT` on pipes and sockets); that read or
+/// write then blocks the driving thread until the stream is ready. Keep such descriptors
+/// non-blocking while requests on them may be queued. In non-blocking mode the kernel answers
+/// `EAGAIN` when the stream is not ready.
 #[derive(Clone)]
 pub struct File {
     driver: Driver,
@@ -54,14 +62,13 @@ impl File {
         }
     }
 
-    /// `EOPNOTSUPP` for a read or write that could block inside `io_submit`: on a stream in
-    /// blocking mode (one `fcntl` per request, on streams only).
-    fn blocking(&self) -> Option<rustix::io::Errno> {
-        use rustix::fs::OFlags;
-        let nonblocking = || {
-            rustix::fs::fcntl_getfl(&*self.fd).is_ok_and(|f| f.contains(OFlags::NONBLOCK))
-        };
-        (self.stream && !nonblocking()).then_some(rustix::io::Errno::OPNOTSUPP)
+    /// A read or write: on a stream, refused with `EOPNOTSUPP` if the descriptor is in
+    /// blocking mode now (one `fcntl`), and checked again by the turn that submits it.
+    fn checked<T: Operation>(&self, op: Op<T>) -> Op<T> {
+        if !self.stream {
+            return op;
+        }
+        op.on_stream(blocking(self.fd.as_fd()).then_some(rustix::io::Errno::OPNOTSUPP))
     }
 
     /// Opens `path` read-only (`std::fs::File::open`, a blocking call).
@@ -77,24 +84,48 @@ impl File {
     /// Reads into all of `buf`'s `bytes_total()` (a `Vec`'s capacity, whose length then grows
     /// to cover what was read) from `offset`; resolves to `(bytes read, buf)`.
     pub fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> Op<Read<B>> {
-        op::read(&self.driver, &self.fd, self.synchronous, buf, offset).refuse(self.blocking())
+        self.checked(op::read(
+            &self.driver,
+            &self.fd,
+            self.synchronous,
+            buf,
+            offset,
+        ))
     }
 
     /// Writes `buf`'s `bytes_init()` (a `Vec`'s length) at `offset`; resolves to
     /// `(bytes written, buf)`.
     pub fn write_at<B: IoBuf>(&self, buf: B, offset: u64) -> Op<Write<B>> {
-        op::write(&self.driver, &self.fd, self.synchronous, buf, offset).refuse(self.blocking())
+        self.checked(op::write(
+            &self.driver,
+            &self.fd,
+            self.synchronous,
+            buf,
+            offset,
+        ))
     }
 
     /// Reads into `bufs` in order from `offset` (at most 1024 buffers, `UIO_MAXIOV`; more
     /// fail with `EINVAL`).
     pub fn readv_at<B: IoBufMut>(&self, bufs: Vec<B>, offset: u64) -> Op<ReadV<B>> {
-        op::readv(&self.driver, &self.fd, self.synchronous, bufs, offset).refuse(self.blocking())
+        self.checked(op::readv(
+            &self.driver,
+            &self.fd,
+            self.synchronous,
+            bufs,
+            offset,
+        ))
     }
 
     /// Writes `bufs` in order at `offset` (at most 1024 buffers).
     pub fn writev_at<B: IoBuf>(&self, bufs: Vec<B>, offset: u64) -> Op<WriteV<B>> {
-        op::writev(&self.driver, &self.fd, self.synchronous, bufs, offset).refuse(self.blocking())
+        self.checked(op::writev(
+            &self.driver,
+            &self.fd,
+            self.synchronous,
+            bufs,
+            offset,
+        ))
     }
 
     /// `fsync`: data and metadata reach the device.
@@ -113,6 +144,11 @@ impl File {
     pub fn poll(&self, events: PollFlags) -> Op<PollOp> {
         op::poll(&self.driver, &self.fd, false, events)
     }
+}
+
+/// True if `fd` is in blocking mode (no `O_NONBLOCK`), or `fcntl` cannot say.
+pub(crate) fn blocking(fd: BorrowedFd<'_>) -> bool {
+    !rustix::fs::fcntl_getfl(fd).is_ok_and(|f| f.contains(rustix::fs::OFlags::NONBLOCK))
 }
 
 /// True for descriptors whose reads and writes may block inside `io_submit`: anything but a

@@ -37,6 +37,11 @@
 //!   futures wait until a driving task or thread starts.
 //! - Errors come back as each request's result (`EBADF`, `EINVAL` for misaligned `O_DIRECT`
 //!   requests or offsets beyond `i64::MAX`, ...), never as panics.
+//! - A panic in user code is the user's: one in a buffer's [`IoBuf`]/[`IoBufMut`] method
+//!   unwinds out of that request's first poll, and its slot goes back (the driver loses
+//!   nothing); one in a waker's `wake` or `drop`, or in the `Drop` of a buffer abandoned in
+//!   flight, run by the driving turn, is caught there (after the panic hook has reported it)
+//!   and swallowed, so the driving thread or task goes on driving every other request.
 //!
 //! # Buffers, and futures dropped in flight
 //!
@@ -60,7 +65,9 @@
 //!   ([`Driver::shutdown`]): a teardown thread (`linux-aio-destroy`, a few at most however many
 //!   drivers go) drives it until the kernel holds nothing, then destroys the context
 //!   (`io_destroy`), and frees the buffers it reaped right after: **never before the kernel is
-//!   done with them, never leaked**. No executor thread waits for `io_destroy` (~35 ms).
+//!   done with them, never leaked**. No executor thread waits for `io_destroy` (~35 ms). A
+//!   driver whose driving turn is stuck (a stream read inside `io_submit`, see [`File`]) is
+//!   tried again later, never waited for, so it holds no teardown thread from other drivers.
 //!   Futures keep only the table alive, not the context: one leaked with `mem::forget` leaks
 //!   its buffer and slot, never the kernel context.
 //!
@@ -96,9 +103,12 @@
 //! `RWF_NOWAIT` on pipes and sockets: this crate offers [`File::poll`] for them (readiness,
 //! cancelled on drop), and leaves the transfer to a non-blocking `read`/`write` of your own (or
 //! to tokio's own types). A read or write on anything but a regular file, block device or
-//! directory whose descriptor is in blocking mode completes at once with `EOPNOTSUPP` (it never
-//! reaches the kernel, so it cannot stop the driving thread); in non-blocking mode the kernel
-//! answers `EAGAIN` when the stream is not ready.
+//! directory whose descriptor is in blocking mode when the request is made, or when the
+//! driving turn is about to submit it, completes with `EOPNOTSUPP` (it never reaches the
+//! kernel, so it cannot stop the driving thread); only an `O_NONBLOCK` cleared by another
+//! thread or process in the microseconds between that last check and `io_submit` escapes it
+//! (see [`File`]). In non-blocking mode the kernel answers `EAGAIN` when the stream is not
+//! ready.
 //!
 //! Requests a filesystem completes after `io_submit` although the driver took them for
 //! synchronous (see [`Turn::unsignalled`]) are looked for after growing sleeps (50 µs to 4 ms),
@@ -110,7 +120,10 @@
 //! refuses it the ring): every request in the child, new or inherited, completes with
 //! `EINVAL` at its next poll (no driving loop needed, and no lock taken that a thread of the
 //! parent may have held at the fork), and the child's driving loop ends at once without
-//! resetting the eventfd it shares with the parent. The parent is unaffected.
+//! resetting the eventfd it shares with the parent. The parent is unaffected. A driver created
+//! in the child is the child's own, and works; the child makes its own teardown pool (it
+//! inherits the parent's bookkeeping, not its threads), so such a driver, dropped, is torn down
+//! in the child.
 
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]

@@ -24,7 +24,7 @@ use rustix::io::Errno;
 
 use crate::buf::{IoBuf, IoBufMut};
 use crate::driver::{lock, Driver, Shared};
-use crate::table::{Iovec, State, Table, Trash};
+use crate::table::{Flush, Iovec, State, Table, Trash};
 
 mod private {
     pub trait Sealed {}
@@ -237,6 +237,9 @@ pub struct Op<T: Operation> {
     /// Completes with this error at its first poll, never reaching the kernel (a read or write
     /// on a blocking stream, see `File`).
     refused: Option<Errno>,
+    /// A read or write on a stream: the turn checks again, right before `io_submit`, that the
+    /// descriptor is non-blocking (see `File`).
+    stream: bool,
     /// The table slot, and its generation, once queued.
     slot: Option<(u32, u32)>,
     /// Our id in the queue of futures waiting for a slot.
@@ -264,14 +267,18 @@ impl<T: Operation> Op<T> {
             op: Some(op),
             flags: RwFlags::empty(),
             refused: None,
+            stream: false,
             slot: None,
             waiter: None,
         }
     }
 
-    /// This request completes with `error` at its first poll, without reaching the kernel.
-    pub(crate) fn refuse(mut self, error: Option<Errno>) -> Op<T> {
+    /// A read or write on a stream: with `error` (the descriptor is in blocking mode now) it
+    /// completes at its first poll without reaching the kernel; else the driving turn checks
+    /// the mode again right before it submits the request.
+    pub(crate) fn on_stream(mut self, error: Option<Errno>) -> Op<T> {
         self.refused = error;
+        self.stream = true;
         self
     }
 
@@ -398,15 +405,27 @@ impl<T: Operation> Future for Op<T> {
         };
         let slot = &mut t.slots[i as usize];
         let generation = slot.generation;
-        let mut iov = std::mem::take(&mut slot.iov);
+        let iov = std::mem::take(&mut slot.iov);
         let quiet = T::MAY_BE_QUIET && this.synchronous && !t.always_signal;
         drop(t);
         // The request is written outside the lock: `prepare` calls the buffer's `IoBuf`
-        // methods (user code). The slot is ours: off the free list, not yet queued.
-        let fd = this.fd.take().expect("an unqueued Op has its fd");
+        // methods (user code). The slot is ours: off the free list, not yet queued. Should
+        // that code panic, the guard gives the slot back as it unwinds: the panic fails this
+        // request only (the future, polled again, starts over).
+        let mut guard = Taken {
+            shared,
+            slot: i,
+            iov: Some(iov),
+        };
         let op = this.op.as_mut().expect("checked above");
         let mut cb = iocb::default();
-        op.prepare(&mut cb, &mut iov);
+        op.prepare(
+            &mut cb,
+            guard.iov.as_mut().expect("the guard holds the iovecs"),
+        );
+        let iov = guard.iov.take().expect("the guard holds the iovecs");
+        std::mem::forget(guard);
+        let fd = this.fd.take().expect("an unqueued Op has its fd");
         cb.aio_rw_flags = this.flags.bits() as i32; // __kernel_rwf_t: the same bits
         shared.stamp(&mut cb, i, generation, &fd, !quiet);
         let mut t = lock(&shared.table);
@@ -427,21 +446,45 @@ impl<T: Operation> Future for Op<T> {
         slot.fd = Some(fd);
         slot.waker = Some(waker);
         slot.cancelable = T::CANCELABLE;
+        slot.stream = this.stream;
         slot.state = State::Queued;
         // The first request of a batch wakes the driving task (after the lock: its waker may
         // make a system call, as the driver thread's does). It registers again at its turn.
         let flush = if t.pending.is_empty() {
-            t.flush.take()
+            t.take_flush()
         } else {
-            None
+            Flush::default()
         };
         t.pending.push_back(i);
         drop(t);
         this.slot = Some((i, generation));
-        if let Some(w) = flush {
-            w.wake();
-        }
+        flush.wake();
         Poll::Pending
+    }
+}
+
+/// A slot taken off the free list by a first poll, while its request is written (user code:
+/// the buffer's `IoBuf` methods). Dropped only if that code panics: the slot (and its iovec
+/// array) goes back, to the oldest future waiting for one or to the free list.
+struct Taken<'a> {
+    shared: &'a Shared,
+    slot: u32,
+    iov: Option<Vec<Iovec>>,
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        let next = {
+            let mut t = lock(&self.shared.table);
+            if let Some(iov) = self.iov.take() {
+                t.slots[self.slot as usize].iov = iov;
+            }
+            t.give(self.slot)
+        };
+        if let Some(w) = next {
+            // We are unwinding: a second panic (in that waker) would abort the process.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.wake()));
+        }
     }
 }
 
@@ -473,6 +516,7 @@ impl<T: Operation> Drop for Op<T> {
         let shared = &*self.shared;
         let mut trash: Vec<Trash> = Vec::new();
         let mut wake = None;
+        let mut flush = Flush::default();
         let old;
         {
             let mut t = lock(&shared.table);
@@ -493,7 +537,7 @@ impl<T: Operation> Drop for Op<T> {
                     slot.orphan = self.op.take().map(|op| Box::new(op) as Trash);
                     if slot.cancelable {
                         t.cancels.push((i, generation));
-                        wake = t.flush.take();
+                        flush = t.take_flush();
                     }
                 }
                 State::Done(_) => wake = t.release(i, &mut trash),
@@ -503,6 +547,7 @@ impl<T: Operation> Drop for Op<T> {
         if let Some(w) = wake {
             w.wake();
         }
+        flush.wake();
         drop(old);
         drop(trash);
     }

@@ -52,6 +52,9 @@ pub(crate) struct Slot {
     pub cancel_sent: bool,
     /// Submitted without `IOCB_FLAG_RESFD` (see [`Turn::unsignalled`]).
     pub quiet: bool,
+    /// A read or write on a stream: refused with `EOPNOTSUPP` if its descriptor is in blocking
+    /// mode when the turn submits it (see `File`).
+    pub stream: bool,
 }
 
 impl Slot {
@@ -68,6 +71,7 @@ impl Slot {
             cancelable: false,
             cancel_sent: false,
             quiet: false,
+            stream: false,
         }
     }
 }
@@ -157,8 +161,14 @@ pub(crate) struct Table {
     /// slot freed while futures wait goes to the oldest of them, never to a newcomer.
     pub granted: BTreeMap<u64, u32>,
     pub next_waiter: u64,
-    /// Woken when the queue becomes non-empty or a cancellation is requested: the driving task.
-    pub flush: Option<Waker>,
+    /// Woken when the queue becomes non-empty or a cancellation is requested: every driving
+    /// loop's waker, by loop id (0: callers of `Driver::turn`; a spawned thread or tokio task
+    /// has its own, removed when it ends or its runtime drops it). Each is taken when woken and
+    /// registered again at that loop's next turn. Every loop is woken, so a request queued
+    /// while one of them is gone (its runtime shut down) is still submitted by another.
+    pub flush: Vec<(u64, Option<Waker>)>,
+    /// The id of the next driving loop (0 is `Driver::turn`'s).
+    pub next_loop: u64,
     pub in_flight: usize,
     pub closed: bool,
     /// Every request fails with this (a forked child's copy of the driver: `EINVAL`).
@@ -175,7 +185,58 @@ pub(crate) struct Table {
     pub finish_announced: bool,
 }
 
+/// The driving loops' wakers taken from the table, to wake outside its lock. No allocation
+/// with one driving loop (the usual case).
+#[derive(Default)]
+pub(crate) struct Flush {
+    first: Option<Waker>,
+    rest: Vec<Waker>,
+}
+
+impl Flush {
+    pub fn wake(self) {
+        if let Some(w) = self.first {
+            w.wake();
+        }
+        for w in self.rest {
+            w.wake();
+        }
+    }
+}
+
 impl Table {
+    /// Takes every driving loop's waker (each registers again at its next turn).
+    pub fn take_flush(&mut self) -> Flush {
+        let mut out = Flush::default();
+        for w in self.flush.iter_mut().filter_map(|(_, w)| w.take()) {
+            if out.first.is_none() {
+                out.first = Some(w);
+            } else {
+                out.rest.push(w);
+            }
+        }
+        out
+    }
+
+    /// Registers driving loop `id`'s waker, taking it from `new` unless the registered one
+    /// wakes the same task. Returns the waker replaced, to drop outside the lock.
+    pub fn register(&mut self, id: u64, waker: &Waker, new: &mut Option<Waker>) -> Option<Waker> {
+        match self.flush.iter_mut().find(|(i, _)| *i == id) {
+            Some((_, w)) if w.as_ref().is_some_and(|w| w.will_wake(waker)) => None,
+            Some((_, w)) => std::mem::replace(w, new.take()),
+            None => {
+                self.flush.push((id, new.take()));
+                None
+            }
+        }
+    }
+
+    /// Driving loop `id` has ended: its waker goes (returned, to drop outside the lock).
+    pub fn unregister(&mut self, id: u64) -> Option<Waker> {
+        let k = self.flush.iter().position(|(i, _)| *i == id)?;
+        self.flush.swap_remove(k).1
+    }
+
     /// Marks slot `i` free for the next request, giving up what it kept, and lets one future
     /// waiting for a slot try again. Returns the waker to wake.
     pub fn release(&mut self, i: u32, trash: &mut impl Extend<Trash>) -> Option<Waker> {
@@ -189,6 +250,7 @@ impl Table {
         slot.abandoned = false;
         slot.cancelable = false;
         slot.cancel_sent = false;
+        slot.stream = false;
         if let Some(orphan) = slot.orphan.take() {
             trash.extend(Some(orphan));
         }

@@ -6,7 +6,7 @@ use std::task::{Wake, Waker};
 use rustix::event::{PollFd, PollFlags};
 use rustix::fd::OwnedFd;
 
-use crate::driver::{drain_eventfd, Backoff, Driver};
+use crate::driver::{drain_eventfd, Backoff, Driver, Loop};
 
 /// Wakes the driving thread: adds 1 to the eventfd it waits on (the kernel's completions do
 /// the same).
@@ -29,14 +29,16 @@ impl Driver {
     pub fn spawn_thread(&self) -> std::io::Result<std::thread::JoinHandle<()>> {
         let efd = Arc::new(self.shared().efd.try_clone()?);
         let waker = Waker::from(Arc::new(Kick(efd.clone())));
-        let weak = Arc::downgrade(self.shared());
+        let this = Loop::new(self.shared());
         let origin = self.shared().origin;
         let mut backoff = Backoff::default();
         std::thread::Builder::new()
             .name("linux-aio-driver".into())
             .spawn(move || loop {
-                let Some(shared) = weak.upgrade() else { return };
-                let turn = shared.turn(&waker);
+                let Some(shared) = this.shared.upgrade() else {
+                    return;
+                };
+                let turn = shared.turn(this.id, &waker);
                 drop(shared);
                 if turn.finished {
                     return;

@@ -1,14 +1,14 @@
 //! Driving from a tokio task: the eventfd registered with `tokio::io::unix::AsyncFd`.
 
 use std::future::Future;
-use std::sync::{Arc, Weak};
+
 use std::task::{Context, Poll};
 
 use rustix::fd::{AsFd, OwnedFd};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use crate::driver::{drain_eventfd, Backoff, Driver, Shared};
+use crate::driver::{drain_eventfd, Backoff, Driver, Loop};
 
 /// Turns one poll of the driving task may take before it yields to the other tasks.
 const TURNS_PER_POLL: usize = 8;
@@ -49,22 +49,23 @@ impl Driver {
                 ))
             }
         };
-        let weak = Arc::downgrade(self.shared());
+        // Its waker leaves the table when the task ends, or when its runtime drops it.
+        let this = Loop::new(self.shared());
         let mut backoff = Backoff::default();
         Ok(std::future::poll_fn(move |cx| {
-            drive(&weak, &efd, &mut backoff, cx)
+            drive(&this, &efd, &mut backoff, cx)
         }))
     }
 }
 
 fn drive(
-    weak: &Weak<Shared>,
+    this: &Loop,
     efd: &AsyncFd<OwnedFd>,
     backoff: &mut Backoff,
     cx: &mut Context<'_>,
 ) -> Poll<()> {
     for _ in 0..TURNS_PER_POLL {
-        let Some(shared) = weak.upgrade() else {
+        let Some(shared) = this.shared.upgrade() else {
             return Poll::Ready(());
         };
         // Reset the eventfd before reaping, so a completion after the reap signals it anew.
@@ -78,7 +79,7 @@ fn drive(
             Poll::Ready(Err(_)) => return Poll::Ready(()),
             Poll::Pending => false,
         };
-        let turn = shared.turn(cx.waker());
+        let turn = shared.turn(this.id, cx.waker());
         drop(shared);
         if turn.finished {
             return Poll::Ready(());

@@ -8,7 +8,7 @@ use linux_aio::raw::{io_event, iocb};
 use linux_aio::{Event, SubmitError};
 use rustix::io::Errno;
 
-use crate::driver::{lock, Shared, Turn};
+use crate::driver::{lock, try_lock, Shared, Turn};
 use crate::table::{State, Table, Trash};
 
 /// The kernel-facing half, only for the driving turn (and teardown).
@@ -18,6 +18,9 @@ pub(crate) struct Engine {
     /// `io_cancel` finds a request by its iocb's address). Only touched under this lock, and by
     /// the kernel only during our `io_submit` and `io_cancel` calls.
     pub(crate) iocbs: Box<[iocb]>,
+    /// Per slot: the request taken for submission is a read or write on a stream (checked
+    /// for blocking mode right before `io_submit`).
+    stream: Box<[bool]>,
     /// Scratch space, kept so that no turn allocates.
     batch: Vec<u32>,
     ptrs: IocbPtrs,
@@ -36,6 +39,7 @@ impl Engine {
         Engine {
             ctx: Some(ctx),
             iocbs: vec![iocb::default(); slots].into_boxed_slice(),
+            stream: vec![false; slots].into_boxed_slice(),
             batch: Vec::with_capacity(slots),
             ptrs: IocbPtrs(Vec::with_capacity(slots)),
             cancels: Vec::with_capacity(slots),
@@ -46,6 +50,14 @@ impl Engine {
             ring_full: false,
         }
     }
+}
+
+/// Runs user code (a waker's `wake` or `drop`, a buffer's `Drop`) for the driving turn: a
+/// panic there is the user's bug, already reported by the panic hook; it is swallowed here so
+/// that the driving loop (a thread, a tokio task, the teardown) survives it and every other
+/// request is still driven. The driver's state is consistent (no lock is held).
+pub(crate) fn guarded(f: impl FnOnce()) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
 }
 
 /// How many events one reap takes at most (a turn reaps until the ring is empty).
@@ -59,33 +71,52 @@ struct IocbPtrs(Vec<*mut iocb>);
 unsafe impl Send for IocbPtrs {}
 
 impl Shared {
-    pub(crate) fn turn(&self, waker: &Waker) -> Turn {
-        self.turn_keeping(waker, None)
+    /// A turn of driving loop `id` (0: `Driver::turn`), whose `waker` is registered to be
+    /// woken when a request is queued.
+    pub(crate) fn turn(&self, id: u64, waker: &Waker) -> Turn {
+        self.turn_inner(Some(id), waker, None)
+            .expect("a driving loop's turn waits for the engine")
     }
 
-    /// A turn; with `keep`, what abandoned requests kept (their buffers) is moved there
-    /// instead of dropped (the teardown frees it only after `io_destroy`).
-    pub(crate) fn turn_keeping(&self, waker: &Waker, keep: Option<&mut Vec<Trash>>) -> Turn {
+    /// The teardown's turn: what abandoned requests kept (their buffers) is moved to `keep`
+    /// instead of dropped (the teardown frees it only after `io_destroy`); no waker is
+    /// registered (the teardown sleeps on the eventfd). None, at once, if another turn holds
+    /// the engine (it may be stuck inside `io_submit`: the teardown never waits for it).
+    pub(crate) fn try_turn_keeping(&self, keep: &mut Vec<Trash>) -> Option<Turn> {
+        self.turn_inner(None, Waker::noop(), Some(keep))
+    }
+
+    fn turn_inner(
+        &self,
+        id: Option<u64>,
+        waker: &Waker,
+        keep: Option<&mut Vec<Trash>>,
+    ) -> Option<Turn> {
         if self.origin.forked() {
-            return self.turn_in_child();
+            return Some(self.turn_in_child());
         }
         // Cloned before any lock (a waker's clone is user code); kept only if the registered
         // one would not wake the same task.
-        let mut registration = Some(waker.clone());
-        let mut engine = lock(&self.engine);
+        let mut registration = id.map(|_| waker.clone());
+        let mut engine = match keep {
+            Some(_) => try_lock(&self.engine)?,
+            None => lock(&self.engine),
+        };
         let e = &mut *engine;
         let mut turn = Turn::default();
         let Some(ctx) = e.ctx.as_mut() else {
             turn.finished = true;
-            return turn;
+            return Some(turn);
         };
         // 1. Take the queue and the cancellations due. Every request counted in `in_flight`
         // here leaves it through `e.done` or a requeue below.
         {
             let mut t = lock(&self.table);
-            if !t.flush.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            if let Some(id) = id {
                 // The old one (if any) is dropped after the lock.
-                registration = std::mem::replace(&mut t.flush, registration.take());
+                if let Some(old) = t.register(id, waker, &mut registration) {
+                    registration = Some(old);
+                }
             }
             let refuse = t.broken.or(t.closed.then_some(Errno::CANCELED));
             let Table {
@@ -115,6 +146,7 @@ impl Shared {
                     slot.state = State::InFlight;
                     *unsignalled += usize::from(slot.quiet);
                     e.iocbs[i as usize] = slot.cb;
+                    e.stream[i as usize] = slot.stream;
                     e.batch.push(i);
                 }
                 *in_flight += e.batch.len();
@@ -141,6 +173,29 @@ impl Shared {
                     }
                 }
             }
+        }
+        // 1b. A read or write on a stream whose descriptor was made blocking since the request
+        // was made (by any thread or process sharing the open file description) would block
+        // this thread inside io_submit: refused with EOPNOTSUPP, as at its creation. One fcntl
+        // per such request, right before the submission (a window of microseconds remains, in
+        // which another thread or process can still clear O_NONBLOCK: see `File`).
+        {
+            let (stream, iocbs, done) = (&e.stream, &e.iocbs, &mut e.done);
+            e.batch.retain(|&i| {
+                let cb = &iocbs[i as usize];
+                if !stream[i as usize] {
+                    return true;
+                }
+                // SAFETY: the request's descriptor, kept open by its slot (`Slot::fd`) while the
+                // request is in flight: its slot is released only when its completion is
+                // processed, after this turn's step 5 at the earliest.
+                let fd = unsafe { rustix::fd::BorrowedFd::borrow_raw(cb.aio_fildes as i32) };
+                if crate::file::blocking(fd) {
+                    done.push((cb.aio_data, -i64::from(Errno::OPNOTSUPP.raw_os_error())));
+                    return false;
+                }
+                true
+            });
         }
         // 2. Submit the batch: one io_submit, more only if the kernel stops part way.
         e.ptrs.0.clear();
@@ -267,29 +322,40 @@ impl Shared {
         let (mut wake, mut trash) = (std::mem::take(&mut e.wake), std::mem::take(&mut e.trash));
         drop(engine);
         for w in wake.drain(..) {
-            w.wake();
+            guarded(|| w.wake());
         }
         if rewake {
-            waker.wake_by_ref();
+            guarded(|| waker.wake_by_ref());
         }
         if announce {
             // Another driving loop (the teardown's, sleeping on the eventfd) may be waiting
             // for what this turn reaped last: wake it, so it sees the driver finished.
             let _ = rustix::io::write(&self.efd, &1u64.to_ne_bytes());
         }
-        drop(registration);
-        match keep {
-            Some(keep) => keep.append(&mut trash),
-            None => trash.clear(),
+        guarded(|| drop(registration));
+        // The teardown never waits for the engine (another turn may be stuck in io_submit):
+        // without it, the vectors' capacity is lost, nothing else.
+        let e = match keep {
+            Some(keep) => {
+                keep.append(&mut trash);
+                try_lock(&self.engine)
+            }
+            None => {
+                for t in trash.drain(..) {
+                    guarded(|| drop(t));
+                }
+                Some(lock(&self.engine))
+            }
+        };
+        if let Some(mut e) = e {
+            if e.wake.capacity() < wake.capacity() {
+                e.wake = wake;
+            }
+            if e.trash.capacity() < trash.capacity() {
+                e.trash = trash;
+            }
         }
-        let mut e = lock(&self.engine);
-        if e.wake.capacity() < wake.capacity() {
-            e.wake = wake;
-        }
-        if e.trash.capacity() < trash.capacity() {
-            e.trash = trash;
-        }
-        turn
+        Some(turn)
     }
 
     /// A turn in a forked child's copy of the driver: the kernel context, its ring and the
@@ -304,7 +370,7 @@ impl Shared {
             wake.extend(t.slots.iter_mut().filter_map(|s| s.waker.take()));
         }
         for w in wake {
-            w.wake();
+            guarded(|| w.wake());
         }
         Turn {
             finished: true,
