@@ -100,8 +100,9 @@ mod probe {
             Ok(()) => {}
             // A reader that stopped reading (`linux-aio-probe | head -1`) has what it wanted.
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-            // A full disk or a closed descriptor: the report is not there, and the exit code
-            // says so (docs/probe.md).
+            // A full disk, say: the report is not there, and the exit code says so
+            // (docs/probe.md). (A closed descriptor 1 is not seen here: std's runtime opens
+            // /dev/null in its place at start-up, as for any Rust program.)
             Err(e) => {
                 let _ = writeln!(std::io::stderr(), "linux-aio-probe: writing the report: {e}");
                 std::process::exit(1);

@@ -27,7 +27,7 @@
 
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
-use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use core::time::Duration;
 
 use rustix::io::Errno;
@@ -141,8 +141,11 @@ pub struct SharedScope<'scope, 'env: 'scope, const N: usize> {
     submitter: Submitter<'env>,
     slots: [SharedSlot; N],
     free: FreeStack<N>,
-    /// Requests published as in flight and not yet reaped.
-    in_flight: AtomicUsize,
+    /// Two counts in one word, so that the reaper reads them together: the low 32 bits are
+    /// the requests published as in flight (counted before `io_submit`) and not yet reaped,
+    /// the high 32 bits those of them whose `io_submit` has not returned yet, which the kernel
+    /// may still refuse ([`SharedScope::counts`]).
+    in_flight: AtomicU64,
     nonce: u64,
     owner: Owner,
     fork: ForkCheck,
@@ -158,6 +161,18 @@ pub struct SharedScope<'scope, 'env: 'scope, const N: usize> {
 // reaper's state is reached only through the one `ScopeReaper` (`&mut self`) and, after every
 // thread that could hold a reference has ended, by the scope's end.
 unsafe impl<const N: usize> Sync for SharedScope<'_, '_, N> {}
+
+/// The `SUBMITTING` unit of [`SharedScope::in_flight`]'s high half.
+const SUBMITTING: u64 = 1 << 32;
+
+/// How long a reaper waits at a time while a request it may need is still being submitted.
+const REFUSAL_SLICE: Duration = Duration::from_millis(1);
+
+/// The monotonic clock, as a duration since its epoch.
+fn now() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
 
 /// The one reaper of a [`SharedScope`]: waits, hands out completions, cancels. It can be
 /// moved to another thread, but there is only ever one.
@@ -256,7 +271,7 @@ impl Context {
                 word: AtomicU64::new(word(0, FREE)),
             }),
             free: FreeStack::full(),
-            in_flight: AtomicUsize::new(0),
+            in_flight: AtomicU64::new(0),
             nonce,
             owner,
             fork: owner.fork_check(),
@@ -313,17 +328,16 @@ impl<'scope, 'env, const N: usize> SharedScope<'scope, 'env, N> {
         }
         slot.word
             .store(word(generation, IN_FLIGHT), Ordering::Release);
+        // Counted before the kernel can complete it (the reaper never finds more completions
+        // than the count), and marked as being submitted until io_submit returns.
+        self.in_flight.fetch_add(1 | SUBMITTING, Ordering::AcqRel);
         let mut one = [slot.cb.get()];
         // SAFETY: the iocb names memory borrowed for 'scope; the scope does not end before
         // the request is reaped (its end runs after every thread that could submit has
         // ended, and waits for what is in flight), and the slot does not move.
         match unsafe { self.submitter.submit_raw(one.as_mut_ptr(), 1) } {
             Ok(_) => {
-                // Counted once the kernel has it: a request it refuses was never in flight,
-                // so a reaper never waits for it (nothing would end that wait). The reaper
-                // may take its completion first and count it down below zero for a moment:
-                // `in_flight` reads such a count as 0.
-                self.in_flight.fetch_add(1, Ordering::Relaxed);
+                self.in_flight.fetch_sub(SUBMITTING, Ordering::AcqRel);
                 Ok(Ticket {
                     scope: self.nonce,
                     stamp,
@@ -332,6 +346,7 @@ impl<'scope, 'env, const N: usize> SharedScope<'scope, 'env, N> {
             Err(e) => {
                 // No completion will come: the slot is still this thread's.
                 slot.word.store(word(generation, FREE), Ordering::Relaxed);
+                self.in_flight.fetch_sub(1 | SUBMITTING, Ordering::AcqRel);
                 // SAFETY: as above: the kernel refused the request, so nobody else looks at
                 // the slot before it goes back on the free stack below.
                 let (cb, buffer) = unsafe {
@@ -354,17 +369,19 @@ impl<'scope, 'env, const N: usize> SharedScope<'scope, 'env, N> {
         }
     }
 
-    /// Requests submitted and not yet reaped (a moment's snapshot while threads submit: a
-    /// request counts once its `submit` has it accepted).
+    /// Requests submitted (or being submitted) and not yet reaped: a moment's snapshot while
+    /// threads submit.
     pub fn in_flight(&self) -> usize {
-        // A wrapping count: the reaper can take a completion before its submitter counts it
-        // (a moment below zero), which reads as 0.
-        let count = self.in_flight.load(Ordering::Relaxed);
-        if count > isize::MAX as usize {
-            0
-        } else {
-            count
-        }
+        self.counts().0
+    }
+
+    /// (requests in flight or being submitted, those of them being submitted): one snapshot.
+    /// At least `first - second` (saturating: the reaper may take the completion of a request
+    /// whose `submit` has not returned yet) are in the kernel, unreaped.
+    #[inline]
+    fn counts(&self) -> (usize, usize) {
+        let word = self.in_flight.load(Ordering::Acquire);
+        ((word as u32) as usize, (word >> 32) as usize)
     }
 
     #[inline]
@@ -425,7 +442,7 @@ impl<'scope, 'env, const N: usize> SharedScope<'scope, 'env, N> {
         let slot = &self.slots[index];
         let generation = (slot.word.load(Ordering::Relaxed) >> 8) as u32;
         slot.word.store(word(generation, DONE), Ordering::Relaxed);
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
         make_room(state, 1);
         // SAFETY: the reaper owns an in-flight slot's cells for reading (see `take`).
         let data = unsafe { (*slot.cb.get()).aio_data };
@@ -460,7 +477,7 @@ impl<'scope, 'env, const N: usize> SharedScope<'scope, 'env, N> {
             seen => ctx.wait_keeping_rest(space, min, timeout, mask, seen, |e| self.take(e))?,
         };
         state.tail += kept;
-        self.in_flight.fetch_sub(kept, Ordering::Relaxed);
+        self.in_flight.fetch_sub(kept as u64, Ordering::AcqRel);
         Ok(kept)
     }
 
@@ -560,13 +577,33 @@ impl<'a, 'scope, 'env, const N: usize> ScopeReaper<'a, 'scope, 'env, N> {
         }
         // SAFETY: the one reaper, through `&mut self`; the reference ends with this block.
         let state = unsafe { scope.reaper_state() };
-        let need = min.saturating_sub(state.tail - state.head);
-        let in_flight = scope.in_flight();
-        if need > in_flight {
-            return Err(Errno::INVAL);
-        }
-        if in_flight > 0 {
-            scope.reap(state, need, timeout, mask)?;
+        let mut remaining = timeout;
+        loop {
+            let need = min.saturating_sub(state.tail - state.head);
+            let (in_flight, submitting) = scope.counts();
+            if need > in_flight {
+                return Err(Errno::INVAL);
+            }
+            if in_flight == 0 {
+                break;
+            }
+            if need <= in_flight.saturating_sub(submitting) {
+                // That many are in the kernel: the wait ends (or times out) by itself.
+                scope.reap(state, need, remaining, mask)?;
+                break;
+            }
+            // Some of what the wait needs is still being submitted, and the kernel may yet
+            // refuse it, after which nothing would end a wait for it: wait in slices, and
+            // count again between them.
+            let slice = remaining.map_or(REFUSAL_SLICE, |r| r.min(REFUSAL_SLICE));
+            let started = now();
+            scope.reap(state, need, Some(slice), mask)?;
+            if let Some(r) = remaining.as_mut() {
+                *r = r.saturating_sub(now().saturating_sub(started));
+                if r.is_zero() {
+                    break;
+                }
+            }
         }
         Ok(SharedCompletions { reaper: self })
     }
@@ -696,6 +733,7 @@ mod tests {
 
     extern crate std;
     use super::*;
+    use core::sync::atomic::AtomicUsize;
     use std::vec::Vec;
 
     #[test]
