@@ -119,7 +119,11 @@ impl Drain {
         let ctx = engine.ctx.take();
         drop(engine);
         drop(ctx); // io_destroy: nothing is in flight
-        drop(std::mem::take(&mut self.kept));
+        // Each buffer under its own catch_unwind, as the driving turn frees them: a second
+        // panicking `Drop` while a `Vec` of them unwinds would abort the process.
+        for trash in self.kept.drain(..) {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(trash)));
+        }
         let _ = rustix::io::write(&self.shared.efd, &1u64.to_ne_bytes());
         None
     }
