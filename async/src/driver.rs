@@ -22,7 +22,7 @@ use linux_aio::raw::{self, iocb};
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 
-use crate::table::{Queue, Slot, Table, Trash};
+use crate::table::{Flush, Queue, Slot, Table, Trash};
 use crate::turn::Engine;
 
 /// An open driver: clone it freely (every clone is the same driver), hand it to
@@ -55,7 +55,9 @@ impl Drop for Owner {
             // has nothing in the kernel. Leave it.
             return;
         }
-        close(&self.shared);
+        // The teardown is scheduled before the driving loops are woken: whatever their wakers
+        // do (they run guarded), the context is destroyed.
+        let flush = close_taking_flush(&self.shared);
         let mut drain = Drain {
             shared: self.shared.clone(),
             backoff: Backoff::default(),
@@ -63,17 +65,21 @@ impl Drop for Owner {
             kept: Vec::new(),
         };
         teardown_in_steps(Box::new(move || drain.step()));
+        flush.wake(Some(&self.shared.table));
     }
 }
 
-/// Marks the driver shut down and wakes its driving task.
+/// Marks the driver shut down and wakes its driving loops (each waker guarded: see
+/// [`Flush::wake`]).
 fn close(shared: &Shared) {
-    let flush = {
-        let mut t = lock(&shared.table);
-        t.closed = true;
-        t.take_flush()
-    };
-    flush.wake();
+    close_taking_flush(shared).wake(Some(&shared.table));
+}
+
+/// Marks the driver shut down; returns the driving loops' wakers, to wake outside the lock.
+fn close_taking_flush(shared: &Shared) -> Flush {
+    let mut t = lock(&shared.table);
+    t.closed = true;
+    t.take_flush()
 }
 
 /// The teardown of a driver whose last handle is gone (it is shut down): turn until nothing is
@@ -442,6 +448,7 @@ impl Builder {
             granted: BTreeMap::new(),
             next_waiter: 0,
             flush: Vec::new(),
+            flush_spare: Vec::new(),
             next_loop: 1,
             in_flight: 0,
             closed: false,
@@ -634,6 +641,6 @@ impl Drop for Shared {
             teardown(move || drop(teardown_job));
         }
         // A driving task still waiting ends when it sees the driver gone.
-        table.take_flush().wake();
+        table.take_flush().wake(None);
     }
 }
