@@ -631,6 +631,8 @@ fn abort_10k() -> Outcome {
     once(10_000);
     std::thread::sleep(Duration::from_millis(50));
     let (live1, fds1) = (LIVE.load(SeqCst), fds());
+    // The block hands the task's handle back (kept, not awaited).
+    #[allow(clippy::async_yields_async)]
     let _h = rt.block_on(async { driver.spawn_tokio().unwrap() });
     let ok = rt.block_on(async {
         tokio::time::timeout(
