@@ -13,7 +13,7 @@
 //! the table lock, and no user code (a waker, a dropped buffer's `Drop`) under either.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -22,7 +22,7 @@ use linux_aio::raw::{self, iocb};
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 
-use crate::table::{Queue, Slot, Table, Trash};
+use crate::table::{Flush, Queue, Slot, Table, Trash};
 use crate::turn::Engine;
 
 /// An open driver: clone it freely (every clone is the same driver), hand it to
@@ -55,25 +55,32 @@ impl Drop for Owner {
             // has nothing in the kernel. Leave it.
             return;
         }
-        close(&self.shared);
+        // The teardown is scheduled before the driving loops are woken: whatever their wakers
+        // do (they run guarded), the context is destroyed.
+        let flush = close_taking_flush(&self.shared);
         let mut drain = Drain {
+            pending: Some(Pending::new()),
             shared: self.shared.clone(),
             backoff: Backoff::default(),
             busy: 0,
             kept: Vec::new(),
         };
         teardown_in_steps(Box::new(move || drain.step()));
+        flush.wake(Some(&self.shared.table));
     }
 }
 
-/// Marks the driver shut down and wakes its driving task.
+/// Marks the driver shut down and wakes its driving loops (each waker guarded: see
+/// [`Flush::wake`]).
 fn close(shared: &Shared) {
-    let flush = {
-        let mut t = lock(&shared.table);
-        t.closed = true;
-        t.take_flush()
-    };
-    flush.wake();
+    close_taking_flush(shared).wake(Some(&shared.table));
+}
+
+/// Marks the driver shut down; returns the driving loops' wakers, to wake outside the lock.
+fn close_taking_flush(shared: &Shared) -> Flush {
+    let mut t = lock(&shared.table);
+    t.closed = true;
+    t.take_flush()
 }
 
 /// The teardown of a driver whose last handle is gone (it is shut down): turn until nothing is
@@ -91,6 +98,8 @@ struct Drain {
     /// Consecutive steps that found the engine busy.
     busy: u32,
     kept: Vec<Trash>,
+    /// Counts this driver among the teardowns pending until its context is destroyed.
+    pending: Option<Pending>,
 }
 
 impl Drain {
@@ -119,7 +128,12 @@ impl Drain {
         let ctx = engine.ctx.take();
         drop(engine);
         drop(ctx); // io_destroy: nothing is in flight
-        drop(std::mem::take(&mut self.kept));
+        drop(self.pending.take());
+        // Each buffer under its own catch_unwind, as the driving turn frees them: a second
+        // panicking `Drop` while a `Vec` of them unwinds would abort the process.
+        for trash in self.kept.drain(..) {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(trash)));
+        }
         let _ = rustix::io::write(&self.shared.efd, &1u64.to_ne_bytes());
         None
     }
@@ -175,6 +189,8 @@ struct Pool {
 /// is left alone, leaked).
 struct Teardowns {
     origin: Origin,
+    /// Drivers shut down whose context is not destroyed yet (see [`Pending`]).
+    pending: AtomicUsize,
     pool: Mutex<Pool>,
     ready: Condvar,
 }
@@ -195,6 +211,7 @@ fn teardowns() -> &'static Teardowns {
         }
         let fresh = Box::into_raw(Box::new(Teardowns {
             origin: Origin::current(),
+            pending: AtomicUsize::new(0),
             pool: Mutex::new(Pool {
                 jobs: VecDeque::new(),
                 threads: 0,
@@ -206,6 +223,64 @@ fn teardowns() -> &'static Teardowns {
             Ok(_) => return unsafe { &*fresh },
             // SAFETY: `fresh` was never published: this is its only pointer.
             Err(_) => drop(unsafe { Box::from_raw(fresh) }),
+        }
+    }
+}
+
+/// One driver whose teardown is scheduled and whose context is not destroyed yet: counted in
+/// this process's [`Teardowns::pending`] while it lives.
+struct Pending(&'static Teardowns);
+
+impl Pending {
+    fn new() -> Pending {
+        let td = teardowns();
+        td.pending.fetch_add(1, Ordering::AcqRel);
+        Pending(td)
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.pending.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Drivers of this process shut down whose context is not destroyed yet (0 in a forked child,
+/// whose parent's teardowns are not its own).
+fn pending_teardowns() -> usize {
+    let current = TEARDOWNS.load(Ordering::Acquire);
+    // SAFETY: as in `teardowns`: a non-null pointer in TEARDOWNS is valid for ever.
+    match unsafe { current.as_ref() } {
+        Some(t) if !t.origin.forked() => t.pending.load(Ordering::Acquire),
+        _ => 0,
+    }
+}
+
+/// How long [`Builder::build`] waits at most for this process's pending teardowns when the
+/// kernel refuses a new context with `EAGAIN` (see there).
+const EAGAIN_WAIT: Duration = Duration::from_secs(5);
+
+/// `io_setup`, with back-pressure on this process's own teardowns: `EAGAIN` (the system-wide
+/// `fs.aio-max-nr` reached) while drivers of this process are shut down but their contexts not
+/// yet destroyed (the teardown pool runs behind: ~35 ms per `io_destroy`, on at most
+/// [`TEARDOWN_THREADS`] threads) waits until one of them is destroyed, in 1 ms slices, and
+/// tries again, for at most [`EAGAIN_WAIT`] in all. With none pending, `EAGAIN` is returned at
+/// once (the room is held by live drivers or by other processes).
+fn new_context(capacity: u32) -> std::io::Result<linux_aio::Context> {
+    let mut deadline = None;
+    loop {
+        match linux_aio::Context::new(capacity) {
+            Err(Errno::AGAIN) => {
+                let before = pending_teardowns();
+                let deadline = *deadline.get_or_insert_with(|| Instant::now() + EAGAIN_WAIT);
+                if before == 0 || Instant::now() >= deadline {
+                    return Err(Errno::AGAIN.into());
+                }
+                while pending_teardowns() >= before && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            r => return r.map_err(Into::into),
         }
     }
 }
@@ -419,12 +494,20 @@ impl Builder {
 
     /// `io_setup`, the eventfd and the table. Errors: `EINVAL` (capacity or slots 0, or more
     /// than [`MAX_SLOTS`] slots), `EAGAIN` (beyond `fs.aio-max-nr`), `ENOSYS` (no kernel AIO).
+    ///
+    /// Back-pressure: a dropped driver's context is destroyed later, on a teardown thread, and
+    /// counts against the system-wide `fs.aio-max-nr` until then. So a program that makes and
+    /// drops drivers faster than they are destroyed could see `EAGAIN` with a single driver
+    /// alive; instead, when the kernel refuses with `EAGAIN` while this process has teardowns
+    /// pending, this call **blocks** (up to 5 s in all) until one of them has destroyed its
+    /// context, and tries again. `EAGAIN` is returned at once when none is pending (the room
+    /// is held by live drivers, or by other processes), or after those 5 s.
     pub fn build(self) -> std::io::Result<Driver> {
         let slots = self.slots.unwrap_or(self.capacity as usize);
         if slots == 0 || slots > MAX_SLOTS {
             return Err(Errno::INVAL.into());
         }
-        let ctx = linux_aio::Context::new(self.capacity)?;
+        let ctx = new_context(self.capacity)?;
         let efd = rustix::event::eventfd(
             0,
             rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
@@ -438,6 +521,7 @@ impl Builder {
             granted: BTreeMap::new(),
             next_waiter: 0,
             flush: Vec::new(),
+            flush_spare: Vec::new(),
             next_loop: 1,
             in_flight: 0,
             closed: false,
@@ -630,6 +714,6 @@ impl Drop for Shared {
             teardown(move || drop(teardown_job));
         }
         // A driving task still waiting ends when it sees the driver gone.
-        table.take_flush().wake();
+        table.take_flush().wake(None);
     }
 }

@@ -41,7 +41,18 @@
 //!   unwinds out of that request's first poll, and its slot goes back (the driver loses
 //!   nothing); one in a waker's `wake` or `drop`, or in the `Drop` of a buffer abandoned in
 //!   flight, run by the driving turn, is caught there (after the panic hook has reported it)
-//!   and swallowed, so the driving thread or task goes on driving every other request.
+//!   and swallowed, so the driving thread or task goes on driving every other request. The
+//!   same holds wherever the crate runs that code itself: the driving loops' wakers woken when
+//!   a request queues or the driver shuts down (each under its own `catch_unwind`: one that
+//!   panics never leaves another loop unwoken, and never unwinds into the future's poll or the
+//!   last handle's drop, whose teardown is scheduled first), and the buffers a teardown frees
+//!   (each on its own, so that two panicking `Drop`s cannot abort the process).
+//! - With `panic = "abort"` none of this applies: there is nothing to catch, and a panic in any
+//!   of that user code ends the process.
+//! - [`Driver::new`] may block: when the kernel refuses a new context with `EAGAIN`
+//!   (`fs.aio-max-nr`) while this process's dropped drivers still wait for their teardown, it
+//!   waits (up to 5 s) for one of them to be destroyed and tries again (see
+//!   [`Builder::build`]).
 //!
 //! # Buffers, and futures dropped in flight
 //!

@@ -458,7 +458,7 @@ impl<T: Operation> Future for Op<T> {
         t.pending.push_back(i);
         drop(t);
         this.slot = Some((i, generation));
-        flush.wake();
+        flush.wake(Some(&shared.table));
         Poll::Pending
     }
 }
@@ -547,7 +547,7 @@ impl<T: Operation> Drop for Op<T> {
         if let Some(w) = wake {
             w.wake();
         }
-        flush.wake();
+        flush.wake(Some(&shared.table));
         drop(old);
         drop(trash);
     }

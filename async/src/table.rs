@@ -3,12 +3,15 @@
 //! for a few instructions at a time; no system call or user code runs under it.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::Waker;
 
 use linux_aio::raw::iocb;
 use rustix::fd::OwnedFd;
 use rustix::io::Errno;
+
+use crate::driver::lock;
+use crate::turn::guarded;
 
 /// Where a slot's request is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,6 +170,9 @@ pub(crate) struct Table {
     /// registered again at that loop's next turn. Every loop is woken, so a request queued
     /// while one of them is gone (its runtime shut down) is still submitted by another.
     pub flush: Vec<(u64, Option<Waker>)>,
+    /// The spare list of a [`Flush`] for the wakers beyond its inline ones (empty, with room
+    /// for every registered loop's), so that waking the loops never allocates.
+    pub flush_spare: Vec<Waker>,
     /// The id of the next driving loop (0 is `Driver::turn`'s).
     pub next_loop: u64,
     pub in_flight: usize,
@@ -185,21 +191,37 @@ pub(crate) struct Table {
     pub finish_announced: bool,
 }
 
-/// The driving loops' wakers taken from the table, to wake outside its lock. No allocation
-/// with one driving loop (the usual case).
+/// How many driving loops' wakers a [`Flush`] holds in place; beyond that it uses the table's
+/// spare list ([`Table::flush_spare`]).
+const INLINE_LOOPS: usize = 4;
+
+/// The driving loops' wakers taken from the table, to wake outside its lock. Never allocates
+/// per batch: up to [`INLINE_LOOPS`] wakers are held in place, more go into the table's spare
+/// list, reserved when the loops register and handed back after each wake.
 #[derive(Default)]
 pub(crate) struct Flush {
-    first: Option<Waker>,
+    inline: [Option<Waker>; INLINE_LOOPS],
     rest: Vec<Waker>,
 }
 
 impl Flush {
-    pub fn wake(self) {
-        if let Some(w) = self.first {
-            w.wake();
+    /// Wakes every waker taken, each under its own `catch_unwind` (a waker's panic is the
+    /// user's, already reported by the panic hook): one that panics never leaves the others
+    /// unwoken, nor unwinds into the caller (a future's poll or drop, the last handle's drop).
+    /// Call it with no lock held. The spare list goes back to `table` for the next batch.
+    pub fn wake(mut self, table: Option<&Mutex<Table>>) {
+        for w in self.inline.iter_mut().filter_map(Option::take) {
+            guarded(|| w.wake());
         }
-        for w in self.rest {
-            w.wake();
+        for w in self.rest.drain(..) {
+            guarded(|| w.wake());
+        }
+        if let Some(table) = table.filter(|_| self.rest.capacity() > 0) {
+            let mut t = lock(table);
+            if t.flush_spare.capacity() < self.rest.capacity() {
+                // The one replaced (empty) is freed here, after the lock.
+                std::mem::swap(&mut t.flush_spare, &mut self.rest);
+            }
         }
     }
 }
@@ -208,11 +230,18 @@ impl Table {
     /// Takes every driving loop's waker (each registers again at its next turn).
     pub fn take_flush(&mut self) -> Flush {
         let mut out = Flush::default();
+        let mut inline = out.inline.iter_mut();
         for w in self.flush.iter_mut().filter_map(|(_, w)| w.take()) {
-            if out.first.is_none() {
-                out.first = Some(w);
-            } else {
-                out.rest.push(w);
+            match inline.next() {
+                Some(place) => *place = Some(w),
+                None => {
+                    if out.rest.capacity() == 0 {
+                        out.rest = std::mem::take(&mut self.flush_spare);
+                    }
+                    // Reserved at registration (allocates only if another batch's wake has
+                    // the spare list at this moment).
+                    out.rest.push(w);
+                }
             }
         }
         out
@@ -226,6 +255,11 @@ impl Table {
             Some((_, w)) => std::mem::replace(w, new.take()),
             None => {
                 self.flush.push((id, new.take()));
+                // Room for every waker beyond the inline ones, so that no batch allocates.
+                let extra = self.flush.len().saturating_sub(INLINE_LOOPS);
+                if self.flush_spare.capacity() < extra {
+                    self.flush_spare.reserve_exact(extra);
+                }
                 None
             }
         }
