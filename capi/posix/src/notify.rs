@@ -6,11 +6,13 @@
 //!   `sigev_value`, and `si_pid`/`si_uid` the process's, as glibc sends it. It is sent by
 //!   whichever thread completes the request, after releasing the library's locks (a handler
 //!   may `siglongjmp` out of the call it interrupts).
-//! - A `SIGEV_THREAD` function runs on the service thread, with the request's `sigev_value`,
-//!   one notification at a time, in completion order, with every signal blocked (as glibc's
-//!   notification threads have them). `sigev_notify_attributes` is not used: no thread is
-//!   created per notification. A function that blocks delays the notifications after it (not
-//!   the I/O, which any thread waiting in the library moves on).
+//! - A `SIGEV_THREAD` function runs on a detached thread of its own, which the service thread
+//!   starts for that notification (as glibc does), with the request's `sigev_value` and every
+//!   signal blocked (as glibc's notification threads have them): it runs "as if it were the
+//!   start function of a new thread", so it may block or call `pthread_exit` without delaying
+//!   the others or ending the service. `sigev_notify_attributes` is not used (default
+//!   attributes). Where no thread can be made, the service thread runs the function itself
+//!   (see `spawn_callback`).
 //!
 //! # The service thread
 //! At most one per process, started by the first request (or list) whose notification needs
@@ -18,7 +20,7 @@
 //! signal (`sigsuspend`, `sigwaitinfo`) makes no call into the library, so something else must
 //! take the kernel's completions and move stream requests on (a POLL's readiness report starts
 //! the transfer, a write transfers its next part): the service thread waits in the library as
-//! any `aio_suspend` does (see `wait`), runs the `SIGEV_THREAD` functions, and lives as long as
+//! any `aio_suspend` does (see `wait`), starts the `SIGEV_THREAD` functions, and lives as long as
 //! the process (the library is linked `-z nodelete`). Programs that use only `SIGEV_NONE`
 //! never get it: their requests move on inside their own calls. A forked child starts its own
 //! when it first needs one.

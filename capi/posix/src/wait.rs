@@ -12,8 +12,10 @@
 //! `SIGEV_THREAD` notification for the service thread, a thread asking for the role): for
 //! that a POLL on the library's eventfd is kept in flight while the reaper blocks, and those
 //! events write the eventfd. Completions themselves cost nothing extra (no `IOCB_FLAG_RESFD`).
-//! If the eventfd cannot be had, or the program closed it, the reaper blocks in slices of
-//! 10 ms instead.
+//! The eventfd is two private descriptors, read or written only while both are still its file
+//! (`kcmp`, else `eventfd-id`: see `Efd`). If the program closed or replaced it, the stale POLL
+//! is cancelled and a new eventfd made, and meanwhile a wake-up is a POLL that completes at once
+//! (see `poke`); if no eventfd can be had (or told apart), the reaper blocks in slices of 10 ms.
 //!
 //! Every wait passes a bounded timeout to the kernel, so a signal handler ends it with `EINTR`
 //! whether or not it was installed with `SA_RESTART`.
