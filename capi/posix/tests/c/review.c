@@ -265,8 +265,8 @@ static void dup2_over(void)
 	}
 }
 
-/* Review defect 5: at most one service thread, however the first call goes (each forked child
- * starts the library's state afresh, as a new process does). */
+/* Review defect 5: at most one service thread, however the first call goes (in a fresh
+ * process whose first call asks for the service thread). */
 static int threads(void)
 {
 	DIR *d = opendir("/proc/self/task");
@@ -279,30 +279,47 @@ static int threads(void)
 	return n;
 }
 
-static void one_service(void)
+enum { PROCESSES = 20 };
+
+/* A fresh process (exec'd): three SIGEV_SIGNAL reads, the first its first call into the
+ * library; exits with the most threads it had. */
+static int service_child(void)
+{
+	static char buf[16];
+	block_rtmin();
+	int file = pattern_file(64, O_RDONLY);
+	int peak = 0;
+	for (int i = 0; i < 3; i++) {
+		struct aiocb cb;
+		setup_cb(&cb, file, buf, 16, 0);
+		cb.aio_sigevent.sigev_notify = SIGEV_SIGNAL;
+		cb.aio_sigevent.sigev_signo = SIGRTMIN;
+		aio_read(&cb);
+		wait_done(&cb);
+		aio_return(&cb);
+		sleep_ms(5);
+		int t = threads();
+		peak = t > peak ? t : peak;
+	}
+	return peak > 100 ? 100 : peak;
+}
+
+static void one_service(const char *mode)
 {
 	int bad = 0, most = 0;
-	block_rtmin();
-	for (int k = 0; k < 20; k++) {
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n <= 0) {
+		skip("one-service", "at most one service thread (20 fresh processes)", "no /proc/self/exe");
+		return;
+	}
+	self[n] = 0;
+	for (int k = 0; k < PROCESSES; k++) {
 		fflush(stdout);
 		pid_t pid = fork();
 		if (pid == 0) {
-			static char buf[16];
-			int file = pattern_file(64, O_RDONLY);
-			int peak = 0;
-			for (int i = 0; i < 3; i++) {
-				struct aiocb cb;
-				setup_cb(&cb, file, buf, 16, 0);
-				cb.aio_sigevent.sigev_notify = SIGEV_SIGNAL;
-				cb.aio_sigevent.sigev_signo = SIGRTMIN;
-				aio_read(&cb);
-				wait_done(&cb);
-				aio_return(&cb);
-				sleep_ms(5);
-				int t = threads();
-				peak = t > peak ? t : peak;
-			}
-			_exit(peak > 100 ? 100 : peak);
+			execl(self, self, mode, "service-child", (char *)0);
+			_exit(98);
 		}
 		int st = 0;
 		waitpid(pid, &st, 0);
@@ -312,7 +329,7 @@ static void one_service(void)
 			bad++;
 	}
 	OURS("one-service", "at most one service thread (20 fresh processes)", bad == 0,
-	     "%d of 20 had more than one; at most %d threads", bad, most);
+	     "%d of %d had more than one; at most %d threads", bad, PROCESSES, most);
 }
 
 /* Review defect 6: lio_listio refused for want of resources says so in each entry. */
@@ -362,12 +379,16 @@ static void lio_again(void)
 
 int main(int argc, char **argv)
 {
+	if (argc > 2 && !strcmp(argv[2], "service-child"))
+		return service_child();
 	begin(argc, argv);
-	one_service();
 	eventfd_taken();
 	eventfd_closed();
 	callbacks();
 	dup2_over();
 	lio_again();
+	/* Last: each child's kernel AIO context counts toward fs.aio-max-nr until the kernel has
+	 * torn it down, a moment after the child exits; io_setup meanwhile may say EAGAIN. */
+	one_service(argc > 1 ? argv[1] : "glibc");
 	return end();
 }
