@@ -201,6 +201,8 @@ pub struct Engine {
     pub efd: Option<Efd>,
     /// The wake-up POLL on `efd` is in the kernel.
     pub wake_in_flight: bool,
+    /// Eventfds made again after the first (see `wait::arm`).
+    pub efd_remakes: u32,
     pub slots: [Slot; SLOTS],
     pub free: u32,
     pub live_head: u32,
@@ -272,6 +274,7 @@ static SHARED: Shared = Shared {
         ring: None,
         efd: None,
         wake_in_flight: false,
+        efd_remakes: 0,
         slots: [const { Slot::new() }; SLOTS],
         free: NONE,
         live_head: NONE,
@@ -380,6 +383,7 @@ pub unsafe fn reset() {
     e.ctx = 0;
     e.efd = None;
     e.wake_in_flight = false;
+    e.efd_remakes = 0;
     e.free = NONE;
     for i in (0..SLOTS).rev() {
         let s = &mut e.slots[i];

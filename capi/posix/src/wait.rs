@@ -49,6 +49,11 @@ const BATCH: usize = 64;
 const ROUNDS: usize = 64;
 /// The reaper's blocking slice without an eventfd.
 const SLICE_NS: i128 = 10_000_000;
+/// The reaper's longest wait with the wake-up POLL armed.
+const ARMED_CAP_NS: i128 = 1_000_000_000;
+/// New eventfds made after the first (the program closed one, or none could be had): at most
+/// this many, so that a process where none can be had does not try before every slice.
+const EFD_REMAKES: u32 = 16;
 
 /// In a forked child: nobody waits, nobody reaps.
 pub fn reset() {
@@ -322,7 +327,10 @@ fn reap_until(role: &Guard<'static>, done: &dyn Fn() -> bool, deadline: Deadline
             SLEEPING.store(false, SeqCst);
             continue;
         }
-        let t = deadline.remaining(if woken { 86_400 * 1_000_000_000 } else { SLICE_NS });
+        // With the wake-up POLL armed the wait needs no cap; it has one of 1 s all the same,
+        // so that a POLL left stale by a program that took the eventfd (and a wake-up that
+        // could not be sent: see `poke`) holds the reaper no longer than that.
+        let t = deadline.remaining(if woken { ARMED_CAP_NS } else { SLICE_NS });
         let mut timeout = __kernel_timespec {
             tv_sec: t.tv_sec as _,
             tv_nsec: t.tv_nsec as _,
@@ -377,7 +385,8 @@ fn arm() -> Option<(raw::aio_context_t, bool)> {
         // stale one is not waited for longer than a slice.
         return Some((ctx, e.efd.is_some()));
     }
-    if e.efd.is_none() {
+    if e.efd.is_none() && e.efd_remakes < EFD_REMAKES {
+        e.efd_remakes += 1;
         e.efd = make_efd();
     }
     let Some(fd) = efd_checked(&e) else {
