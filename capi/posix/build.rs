@@ -16,7 +16,7 @@ use std::process::Command;
 
 /// The C test programs, `tests/c/<name>.c` (the list tests/posix.rs runs).
 const PROGRAMS: &[&str] = &[
-    "cancel", "error", "return", "suspend", "listio", "notify", "misuse",
+    "cancel", "error", "return", "suspend", "listio", "notify", "misuse", "review",
 ];
 
 fn main() {

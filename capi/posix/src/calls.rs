@@ -377,7 +377,26 @@ unsafe fn listio(mode: c_int, list: *const *mut aiocb, nent: c_int, sig: *mut si
         };
         match e.alloc_list(notify) {
             Some(l) => group = l as u32,
-            None => return fail(libc::EAGAIN),
+            None => {
+                drop(e);
+                // No list slot: nothing is queued, and each entry says so (EAGAIN, and -1
+                // for aio_return), as for a request refused for lack of resources.
+                let me = crate::process::me();
+                for k in 0..nent as usize {
+                    let cb = entry(k);
+                    // SAFETY: the caller's control block; a block still in progress keeps
+                    // its running request's status.
+                    unsafe {
+                        if !cb.is_null()
+                            && matches!((*cb).aio_lio_opcode, LIO_READ | LIO_WRITE)
+                            && !in_progress(cb)
+                        {
+                            cb::refuse(cb, me, libc::EAGAIN);
+                        }
+                    }
+                }
+                return fail(libc::EAGAIN);
+            }
         }
     }
     let (mut again, mut failed) = (false, false);

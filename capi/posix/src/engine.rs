@@ -100,6 +100,10 @@ pub struct Slot {
     pub cb: *mut aiocb,
     pub op: Op,
     pub fd: c_int,
+    /// A stream request's private duplicate of `fd` (`F_DUPFD_CLOEXEC`, made at submission,
+    /// closed at completion), which its transfers and POLLs use: the request completes on the
+    /// file it was made on even if the program closes or replaces `fd` meanwhile. -1 if none.
+    pub kfd: c_int,
     pub buf: usize,
     pub nbytes: usize,
     pub offset: i64,
@@ -134,6 +138,7 @@ impl Slot {
             cb: core::ptr::null_mut(),
             op: Op::Read,
             fd: -1,
+            kfd: -1,
             buf: 0,
             nbytes: 0,
             offset: 0,
@@ -174,13 +179,18 @@ pub struct Queue {
     tail: u32,
 }
 
-/// The wake-up eventfd (see `wait`) and its identity, checked before every read or write so
-/// that a descriptor the program closed and reused is never touched.
+/// The wake-up eventfd (see `wait`): two descriptors of the library's own, numbered high, and
+/// how to tell that both still name it, checked before every read or write so that a
+/// descriptor the program closed and reused is never touched (every eventfd has the same
+/// `st_dev`/`st_ino`, so `fstat` cannot tell).
 #[derive(Clone, Copy)]
 pub struct Efd {
     pub fd: c_int,
-    pub dev: u64,
-    pub ino: u64,
+    pub twin: c_int,
+    /// 0: `kcmp(KCMP_FILE)` says whether `fd` and `twin` are one file; else the eventfd's
+    /// `eventfd-id` (`/proc/self/fdinfo`, Linux 5.2+), which both must show (the twin keeps
+    /// the id taken while the program closes and reuses `fd`).
+    pub id: u64,
 }
 
 pub struct Engine {
@@ -191,6 +201,8 @@ pub struct Engine {
     pub efd: Option<Efd>,
     /// The wake-up POLL on `efd` is in the kernel.
     pub wake_in_flight: bool,
+    /// Eventfds made again after the first (see `wait::arm`).
+    pub efd_remakes: u32,
     pub slots: [Slot; SLOTS],
     pub free: u32,
     pub live_head: u32,
@@ -262,6 +274,7 @@ static SHARED: Shared = Shared {
         ring: None,
         efd: None,
         wake_in_flight: false,
+        efd_remakes: 0,
         slots: [const { Slot::new() }; SLOTS],
         free: NONE,
         live_head: NONE,
@@ -370,6 +383,7 @@ pub unsafe fn reset() {
     e.ctx = 0;
     e.efd = None;
     e.wake_in_flight = false;
+    e.efd_remakes = 0;
     e.free = NONE;
     for i in (0..SLOTS).rev() {
         let s = &mut e.slots[i];
@@ -503,6 +517,16 @@ impl Engine {
         self.slots[i].prev = NONE;
     }
 
+    /// Closes slot `i`'s private duplicate, if it has one (a POLL still in the kernel holds
+    /// its own reference to the file).
+    fn close_kfd(&mut self, i: usize) {
+        let kfd = core::mem::replace(&mut self.slots[i].kfd, -1);
+        if kfd >= 0 {
+            // SAFETY: the library's own descriptor, made at submission, closed once.
+            unsafe { libc::close(kfd) };
+        }
+    }
+
     /// Gives slot `i` back once it is done with (notified, and no orphan in the kernel).
     pub fn release(&mut self, i: usize) {
         let s = &mut self.slots[i];
@@ -517,6 +541,7 @@ impl Engine {
     /// Takes slot `i` out of the table without a status (a request refused before it was
     /// queued): the caller sets the control block's status.
     pub fn discard(&mut self, i: usize) {
+        self.close_kfd(i);
         if self.slots[i].state == State::Queued {
             self.queued -= 1;
         }
@@ -547,6 +572,7 @@ impl Engine {
         // SAFETY: the control block stays valid until its request completes (POSIX's contract
         // with the caller), and this is the completion.
         unsafe { cb::finish(self.slots[i].cb, ret, err) };
+        self.close_kfd(i);
         LIVE[i].cb.store(0, SeqCst);
         self.unlink_live(i);
         self.completed = true;

@@ -43,6 +43,9 @@ const PIPE_BUF: usize = 4096;
 
 /// `user_data` of the wake-up POLL (see `wait`).
 pub const WAKE_DATA: u64 = u64::MAX;
+/// `user_data` of a one-off POLL that completes at once, waking the reaper where the eventfd
+/// cannot be used (see `wait::poke`).
+pub const KICK_DATA: u64 = u64::MAX - 1;
 
 /// `IOPRIO_CLASS_BE << IOPRIO_CLASS_SHIFT`: best-effort I/O priority.
 const IOPRIO_BEST_EFFORT: u16 = 2 << 13;
@@ -68,6 +71,24 @@ fn partial_or(done: usize, result: Result<usize, Errno>) -> Result<usize, Errno>
         Ok(done)
     } else {
         result
+    }
+}
+
+/// A private duplicate of `fd` for a stream request (see `Slot::kfd`): numbered from 256 where
+/// the limit allows, out of the way of programs that count on the lowest free number.
+pub fn private_dup(fd: c_int) -> Result<c_int, Errno> {
+    // SAFETY: fcntl on a descriptor number; it only duplicates.
+    let high = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 256) };
+    if high >= 0 {
+        return Ok(high);
+    }
+    // SAFETY: as above.
+    let any = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if any >= 0 {
+        Ok(any)
+    } else {
+        // SAFETY: the calling thread's errno.
+        Err(Errno::from_raw_os_error(unsafe { *libc::__errno_location() }))
     }
 }
 
@@ -140,7 +161,7 @@ impl Engine {
         let nowait = stream && s.nowait && !s.immediate;
         let mut io = raw::iocb {
             aio_data: user_data(i, s.generation),
-            aio_fildes: s.fd as u32,
+            aio_fildes: if s.kfd >= 0 { s.kfd } else { s.fd } as u32,
             ..Default::default()
         };
         match what {
@@ -312,6 +333,9 @@ impl Engine {
         for ev in events {
             if ev.data == WAKE_DATA {
                 self.wake_in_flight = false;
+                continue;
+            }
+            if ev.data == KICK_DATA {
                 continue;
             }
             let (i, generation) = ((ev.data & 0xffff_ffff) as usize, (ev.data >> 32) as u32);

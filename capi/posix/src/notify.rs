@@ -6,11 +6,13 @@
 //!   `sigev_value`, and `si_pid`/`si_uid` the process's, as glibc sends it. It is sent by
 //!   whichever thread completes the request, after releasing the library's locks (a handler
 //!   may `siglongjmp` out of the call it interrupts).
-//! - A `SIGEV_THREAD` function runs on the service thread, with the request's `sigev_value`,
-//!   one notification at a time, in completion order, with every signal blocked (as glibc's
-//!   notification threads have them). `sigev_notify_attributes` is not used: no thread is
-//!   created per notification. A function that blocks delays the notifications after it (not
-//!   the I/O, which any thread waiting in the library moves on).
+//! - A `SIGEV_THREAD` function runs on a detached thread of its own, which the service thread
+//!   starts for that notification (as glibc does), with the request's `sigev_value` and every
+//!   signal blocked (as glibc's notification threads have them): it runs "as if it were the
+//!   start function of a new thread", so it may block or call `pthread_exit` without delaying
+//!   the others or ending the service. `sigev_notify_attributes` is not used (default
+//!   attributes). Where no thread can be made, the service thread runs the function itself
+//!   (see `spawn_callback`).
 //!
 //! # The service thread
 //! At most one per process, started by the first request (or list) whose notification needs
@@ -18,7 +20,7 @@
 //! signal (`sigsuspend`, `sigwaitinfo`) makes no call into the library, so something else must
 //! take the kernel's completions and move stream requests on (a POLL's readiness report starts
 //! the transfer, a write transfers its next part): the service thread waits in the library as
-//! any `aio_suspend` does (see `wait`), runs the `SIGEV_THREAD` functions, and lives as long as
+//! any `aio_suspend` does (see `wait`), starts the `SIGEV_THREAD` functions, and lives as long as
 //! the process (the library is linked `-z nodelete`). Programs that use only `SIGEV_NONE`
 //! never get it: their requests move on inside their own calls. A forked child starts its own
 //! when it first needs one.
@@ -184,6 +186,9 @@ pub fn callback_queued() {
 
 /// Starts the service thread if it is not running. `Err(EAGAIN)` if it cannot be created.
 pub fn ensure_service() -> Result<(), c_int> {
+    // The state must be this process's first: the first call (and a forked child's) starts it
+    // afresh, SERVICE included, which would forget a service thread started just before.
+    crate::process::check();
     loop {
         match SERVICE.load(SeqCst) {
             2 => return Ok(()),
@@ -231,7 +236,8 @@ extern "C" fn service_main(_: *mut libc::c_void) -> *mut libc::c_void {
     }
 }
 
-/// Runs the queued `SIGEV_THREAD` functions, each after the engine lock is released.
+/// Starts a thread for each queued `SIGEV_THREAD` function, each after the engine lock is
+/// released.
 fn run_callbacks() {
     loop {
         let notify = match crate::engine::lock() {
@@ -241,9 +247,7 @@ fn run_callbacks() {
         match notify {
             Some(Notify::Thread { function, value }) => {
                 CALLBACKS.fetch_sub(1, SeqCst);
-                // SAFETY: the program's notification function, called as POSIX says, with the
-                // request's sigev_value.
-                unsafe { function(value) };
+                spawn_callback(function, value);
             }
             Some(_) => {
                 CALLBACKS.fetch_sub(1, SeqCst);
@@ -251,4 +255,62 @@ fn run_callbacks() {
             None => return,
         }
     }
+}
+
+/// A notification's function and value, handed to its thread.
+struct Call {
+    function: NotifyFunction,
+    value: sigval,
+}
+
+/// Tries to start the thread a few times (for 1 s) when the system has none to give (or no
+/// memory); if it still cannot, runs the function here (where `pthread_exit` in it would end the service).
+fn spawn_callback(function: NotifyFunction, value: sigval) {
+    for _ in 0..100 {
+        // SAFETY: malloc has no preconditions; the block is written before anything reads it.
+        let call = unsafe { libc::malloc(core::mem::size_of::<Call>()) }.cast::<Call>();
+        if call.is_null() {
+            break;
+        }
+        // SAFETY: a fresh block of the right size (malloc aligns for any type).
+        unsafe { call.write(Call { function, value }) };
+        // SAFETY: plain pthread calls on local, initialised objects; the new thread takes
+        // `call` (and frees it, the one allocation here: with the C library's malloc), or it is freed here if no thread was made. It inherits the
+        // service thread's mask: every signal blocked.
+        let ret = unsafe {
+            let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+            libc::pthread_attr_init(&mut attr);
+            libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+            let mut thread: libc::pthread_t = core::mem::zeroed();
+            let ret = libc::pthread_create(&mut thread, &attr, callback_main, call.cast());
+            libc::pthread_attr_destroy(&mut attr);
+            ret
+        };
+        if ret == 0 {
+            return;
+        }
+        // SAFETY: no thread took it.
+        unsafe { libc::free(call.cast()) };
+        let ten_ms = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 10_000_000,
+        };
+        // SAFETY: a live timespec; no remainder wanted.
+        unsafe { libc::nanosleep(&ten_ms, core::ptr::null_mut()) };
+    }
+    // SAFETY: the program's notification function, with the request's sigev_value.
+    unsafe { function(value) };
+}
+
+/// A notification's own thread: the function runs "as if it were the start function of a new
+/// thread", so it may block or call `pthread_exit` without holding up anything else.
+extern "C" fn callback_main(arg: *mut libc::c_void) -> *mut libc::c_void {
+    // SAFETY: `arg` is the Call that spawn_callback boxed for this thread.
+    let Call { function, value } = unsafe { arg.cast::<Call>().read() };
+    // SAFETY: malloc'd by spawn_callback, read above, not used again.
+    unsafe { libc::free(arg) };
+    // SAFETY: the program's notification function, called as POSIX says, with the request's
+    // sigev_value.
+    unsafe { function(value) };
+    core::ptr::null_mut()
 }

@@ -243,10 +243,25 @@ pub unsafe fn enqueue(
         drop(e);
         return refuse(libc::EAGAIN);
     };
+    // A stream transfer is tried again after readiness: on a private duplicate, so that it
+    // stays on this file whatever the program does with the number meanwhile.
+    let mut kfd = -1;
+    if e.mode == Mode::Async && kind != Kind::File && matches!(op, Op::Read | Op::Write) {
+        match crate::kernel::private_dup(fd) {
+            Ok(k) => kfd = k,
+            Err(err) => {
+                e.discard(i);
+                drop(e);
+                let err = if err == Errno::BADF { libc::EBADF } else { libc::EAGAIN };
+                return refuse(err);
+            }
+        }
+    }
     let generation = {
         let s = &mut e.slots[i];
         s.op = op;
         s.fd = fd;
+        s.kfd = kfd;
         s.buf = buf;
         s.nbytes = nbytes;
         s.offset = offset;

@@ -12,8 +12,10 @@
 //! `SIGEV_THREAD` notification for the service thread, a thread asking for the role): for
 //! that a POLL on the library's eventfd is kept in flight while the reaper blocks, and those
 //! events write the eventfd. Completions themselves cost nothing extra (no `IOCB_FLAG_RESFD`).
-//! If the eventfd cannot be had, or the program closed it, the reaper blocks in slices of
-//! 10 ms instead.
+//! The eventfd is two private descriptors, read or written only while both are still its file
+//! (`kcmp`, else `eventfd-id`: see `Efd`). If the program closed or replaced it, the stale POLL
+//! is cancelled and a new eventfd made, and meanwhile a wake-up is a POLL that completes at once
+//! (see `poke`); if no eventfd can be had (or told apart), the reaper blocks in slices of 10 ms.
 //!
 //! Every wait passes a bounded timeout to the kernel, so a signal handler ends it with `EINTR`
 //! whether or not it was installed with `SA_RESTART`.
@@ -26,7 +28,7 @@ use rustix::fd::BorrowedFd;
 use rustix::io::Errno;
 
 use crate::engine::{self, Efd, Engine, Mode, IOCBS, WAKE_IOCB};
-use crate::kernel::WAKE_DATA;
+use crate::kernel::{KICK_DATA, WAKE_DATA};
 use crate::lock::{self, Deadline, Guard, Lock};
 
 /// Bumped whenever a request completes or the reaper role is released.
@@ -47,6 +49,11 @@ const BATCH: usize = 64;
 const ROUNDS: usize = 64;
 /// The reaper's blocking slice without an eventfd.
 const SLICE_NS: i128 = 10_000_000;
+/// The reaper's longest wait with the wake-up POLL armed.
+const ARMED_CAP_NS: i128 = 1_000_000_000;
+/// New eventfds made after the first (the program closed one, or none could be had): at most
+/// this many, so that a process where none can be had does not try before every slice.
+const EFD_REMAKES: u32 = 16;
 
 /// In a forked child: nobody waits, nobody reaps.
 pub fn reset() {
@@ -68,24 +75,116 @@ pub fn completed() {
     }
 }
 
-/// The eventfd, if it is still the one the library made.
+/// The eventfd, if both its descriptors still name the one the library made.
 fn efd_checked(e: &Engine) -> Option<BorrowedFd<'static>> {
-    let Efd { fd, dev, ino } = e.efd?;
-    // SAFETY: fd >= 0 (it was created); it is only inspected here.
-    let b = unsafe { BorrowedFd::borrow_raw(fd) };
-    let st = rustix::fs::fstat(b).ok()?;
-    (st.st_dev as u64 == dev && st.st_ino as u64 == ino).then_some(b)
+    let efd = e.efd?;
+    same(&efd).then(|| {
+        // SAFETY: fd >= 0 and, as just checked, the library's own eventfd.
+        unsafe { BorrowedFd::borrow_raw(efd.fd) }
+    })
 }
 
-/// Writes the eventfd, completing the wake-up POLL the reaper blocks with.
-fn poke() {
-    let efd = match engine::lock_quiet() {
-        Some(e) => efd_checked(&e),
-        None => None,
-    };
-    if let Some(fd) = efd {
-        let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
+/// True if `efd.fd` and `efd.twin` are still the library's eventfd.
+fn same(efd: &Efd) -> bool {
+    if efd.id == 0 {
+        kcmp_file(efd.fd, efd.twin) == Some(0)
+    } else {
+        fdinfo_id(efd.fd) == Some(efd.id) && fdinfo_id(efd.twin) == Some(efd.id)
     }
+}
+
+/// `kcmp(KCMP_FILE)` of two descriptors of this process: 0 if they are one file, `None` if
+/// the call fails (not open, or no kcmp: `CONFIG_KCMP` off or a seccomp filter).
+fn kcmp_file(a: c_int, b: c_int) -> Option<i64> {
+    const KCMP_FILE: libc::c_long = 0;
+    // SAFETY: kcmp only compares; getpid has no preconditions.
+    let ret = unsafe {
+        let pid = libc::getpid() as libc::c_long;
+        libc::syscall(libc::SYS_kcmp, pid, pid, KCMP_FILE, a as libc::c_long, b as libc::c_long)
+    };
+    (ret >= 0).then_some(ret as i64)
+}
+
+/// The `eventfd-id` that `/proc/self/fdinfo/<fd>` shows (Linux 5.2+), if any.
+fn fdinfo_id(fd: c_int) -> Option<u64> {
+    if fd < 0 {
+        return None;
+    }
+    let mut path = *b"/proc/self/fdinfo/\0\0\0\0\0\0\0\0\0\0\0\0";
+    let mut digits = [0u8; 10];
+    let (mut n, mut v) = (0, fd as u32);
+    loop {
+        digits[n] = b'0' + (v % 10) as u8;
+        n += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for k in 0..n {
+        path[18 + k] = digits[n - 1 - k];
+    }
+    let mut buf = [0u8; 512];
+    // SAFETY: a NUL-terminated path; a read into a local buffer; the descriptor is closed here.
+    let len = unsafe {
+        let f = libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if f < 0 {
+            return None;
+        }
+        let len = libc::read(f, buf.as_mut_ptr().cast(), buf.len());
+        libc::close(f);
+        len
+    };
+    let text = &buf[..len.max(0) as usize];
+    let key = b"eventfd-id:";
+    let at = text.windows(key.len()).position(|w| w == key)? + key.len();
+    let mut id: u64 = 0;
+    let mut any = false;
+    for &c in text[at..].iter().skip_while(|c| **c == b' ' || **c == b'\t') {
+        if !c.is_ascii_digit() {
+            break;
+        }
+        id = id.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+        any = true;
+    }
+    (any && id > 0).then_some(id)
+}
+
+/// Wakes the reaper blocked in the kernel: writes the eventfd, completing the wake-up POLL;
+/// where the eventfd is no longer the library's (the program closed it), submits a POLL that
+/// completes at once instead (on an eventfd made for it and closed at once: always writable).
+fn poke() {
+    let Some(e) = engine::lock_quiet() else {
+        return;
+    };
+    if let Some(fd) = efd_checked(&e) {
+        let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
+        return;
+    }
+    if e.mode == Mode::Async {
+        kick(e.ctx);
+    }
+}
+
+/// A POLL for `POLLOUT` on a fresh eventfd: completes at once, so the reaper wakes.
+fn kick(ctx: raw::aio_context_t) {
+    use rustix::event::{EventfdFlags, PollFlags};
+    let Ok(fd) = rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK) else {
+        return; // no descriptor to be had: the reaper wakes at its next slice (see arm)
+    };
+    let mut io = raw::iocb {
+        aio_data: KICK_DATA,
+        aio_lio_opcode: linux_aio::raw::IOCB_CMD_POLL,
+        aio_fildes: rustix::fd::AsRawFd::as_raw_fd(&fd) as u32,
+        aio_buf: u64::from(PollFlags::OUT.bits()),
+        ..Default::default()
+    };
+    let mut p: *mut raw::iocb = &mut io;
+    // SAFETY: one iocb that lives across the call (the kernel copies it, and a POLL that is
+    // ready at once completes inside the submission); the eventfd is closed after it (the
+    // kernel holds its own reference while it needs one).
+    let _ = unsafe { raw::io_submit(ctx, 1, &mut p) };
+    drop(fd);
 }
 
 /// Releases the role, waking the threads that slept because another thread had it.
@@ -228,7 +327,10 @@ fn reap_until(role: &Guard<'static>, done: &dyn Fn() -> bool, deadline: Deadline
             SLEEPING.store(false, SeqCst);
             continue;
         }
-        let t = deadline.remaining(if woken { 86_400 * 1_000_000_000 } else { SLICE_NS });
+        // With the wake-up POLL armed the wait needs no cap; it has one of 1 s all the same,
+        // so that a POLL left stale by a program that took the eventfd (and a wake-up that
+        // could not be sent: see `poke`) holds the reaper no longer than that.
+        let t = deadline.remaining(if woken { ARMED_CAP_NS } else { SLICE_NS });
         let mut timeout = __kernel_timespec {
             tv_sec: t.tv_sec as _,
             tv_nsec: t.tv_nsec as _,
@@ -263,11 +365,31 @@ fn arm() -> Option<(raw::aio_context_t, bool)> {
         return None;
     }
     let ctx = e.ctx;
+    let trusted = efd_checked(&e);
+    if trusted.is_none() && e.efd.is_some() {
+        // The program closed (and perhaps reused) the eventfd: a POLL on it would never be
+        // completed. It is forgotten (its descriptors are not the library's to close any
+        // more), the stale POLL cancelled, and a new eventfd made once that one is out.
+        e.efd = None;
+        if e.wake_in_flight {
+            let mut result = io_event::default();
+            // SAFETY: the wake-up iocb, which the kernel holds.
+            let ret = unsafe { raw::io_cancel(ctx, IOCBS.get(WAKE_IOCB), &mut result) };
+            if ret == 0 {
+                e.wake_in_flight = false; // completed into `result` (before Linux 3.12)
+            }
+        }
+    }
     if e.wake_in_flight {
-        return Some((ctx, true));
+        // The POLL's completion (its eventfd written, or its cancellation) ends the wait; a
+        // stale one is not waited for longer than a slice.
+        return Some((ctx, e.efd.is_some()));
+    }
+    if e.efd.is_none() && e.efd_remakes < EFD_REMAKES {
+        e.efd_remakes += 1;
+        e.efd = make_efd();
     }
     let Some(fd) = efd_checked(&e) else {
-        e.efd = None;
         return Some((ctx, false));
     };
     // Empty the eventfd (else the POLL completes at once), then wait for its next write.
@@ -291,17 +413,36 @@ fn arm() -> Option<(raw::aio_context_t, bool)> {
     Some((ctx, e.wake_in_flight))
 }
 
-/// The eventfd for wake-ups, made with the context (`None` if it cannot be had).
+/// The eventfd for wake-ups, made with the context and again if the program closes it
+/// (`None` if it cannot be had, or neither `kcmp` nor `eventfd-id` can tell it from another
+/// eventfd: then the reaper blocks in slices).
 pub fn make_efd() -> Option<Efd> {
     use rustix::event::EventfdFlags;
-    let fd = rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).ok()?;
-    let st = rustix::fs::fstat(&fd).ok()?;
-    let efd = Efd {
-        fd: rustix::fd::IntoRawFd::into_raw_fd(fd),
-        dev: st.st_dev as u64,
-        ino: st.st_ino as u64,
+    let made = rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).ok()?;
+    let raw = rustix::fd::AsRawFd::as_raw_fd(&made);
+    let fd = crate::kernel::private_dup(raw).ok()?;
+    let Ok(twin) = crate::kernel::private_dup(raw) else {
+        // SAFETY: made just above, the library's.
+        unsafe { libc::close(fd) };
+        return None;
     };
-    Some(efd)
+    drop(made);
+    let id = if kcmp_file(fd, twin) == Some(0) {
+        Some(0)
+    } else {
+        fdinfo_id(fd).filter(|id| fdinfo_id(twin) == Some(*id))
+    };
+    match id {
+        Some(id) => Some(Efd { fd, twin, id }),
+        None => {
+            // SAFETY: made just above, the library's.
+            unsafe {
+                libc::close(fd);
+                libc::close(twin);
+            }
+            None
+        }
+    }
 }
 
 /// `errno` of the calling thread.

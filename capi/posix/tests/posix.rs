@@ -92,7 +92,7 @@ fn main() {
         ),
     ];
     tests.extend(c_tests!(
-        "cancel", "error", "return", "suspend", "listio", "notify", "misuse"
+        "cancel", "error", "return", "suspend", "listio", "notify", "misuse", "review"
     ));
     tests.push(("table: the side-by-side results (capi/README.md)", table));
     runner::run("posix", &tests)
