@@ -740,7 +740,10 @@ fn submit_posix() {
             Aiocb::write(f.file.as_fd(), &odd, 8),
             Aiocb::write(f.file.as_fd(), &small, 785),
         ];
-        let Listed { result: listed, status } = aio.lio_listio(ListMode::Wait, list);
+        let Listed {
+            result: listed,
+            status,
+        } = aio.lio_listio(ListMode::Wait, list);
         let ids = status.map(|s| s.expect("every entry is accepted"));
         let results: Vec<_> = ids
             .iter()
@@ -924,7 +927,8 @@ fn last_resort_when_destroy_fails_too() {
         let mut ctx = Context::new(8).unwrap();
         ctx.set_user_space_reaping(false);
         ctx.scope::<8, _>(|s| {
-            s.submit(Request::read(f.file.as_fd(), &mut buf, 0)).unwrap();
+            s.submit(Request::read(f.file.as_fd(), &mut buf, 0))
+                .unwrap();
         });
     });
     aborts(|| {
@@ -994,7 +998,9 @@ fn submit_posix_eagain_for_ever() {
         assert_eq!(aio.aio_error(id), Err(Errno::AGAIN));
         assert_eq!(aio.aio_return(id).unwrap().result, Err(Errno::AGAIN));
         // And aio_write alone, then aio_suspend without a timeout: it ends.
-        let id = aio.aio_write(Aiocb::write(f.file.as_fd(), &odd, 8)).unwrap();
+        let id = aio
+            .aio_write(Aiocb::write(f.file.as_fd(), &odd, 8))
+            .unwrap();
         assert_eq!(aio.aio_suspend(&[id], None), Ok(()));
         assert_eq!(aio.aio_error(id), Err(Errno::AGAIN));
     })

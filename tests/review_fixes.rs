@@ -254,7 +254,11 @@ fn shared_many_submitters_reaper_min_above_one() {
     });
     eprintln!("EINVAL waits: {einval}");
     assert_eq!(nonsense.into_inner(), 0, "in_flight above N");
-    assert_eq!(returned.len(), PER * THREADS, "buffers not returned exactly once");
+    assert_eq!(
+        returned.len(),
+        PER * THREADS,
+        "buffers not returned exactly once"
+    );
     assert!(nothing_left(&mut ctx));
 }
 
@@ -323,10 +327,13 @@ fn pre312_scope_end_polls_and_reads_mixed() {
                 s.submit(Request::poll(q.as_fd(), PollFlags::IN).user_data(100 + k as u64))
                     .unwrap();
                 let b = it.next().unwrap();
-                s.submit(Request::read(file.as_fd(), b, 8 * k as u64)).unwrap();
+                s.submit(Request::read(file.as_fd(), b, 8 * k as u64))
+                    .unwrap();
             }
-            s.submit(Request::poll(ready.as_fd(), PollFlags::IN)).unwrap();
-            s.submit(Request::read(file.as_fd(), it.next().unwrap(), 0)).unwrap();
+            s.submit(Request::poll(ready.as_fd(), PollFlags::IN))
+                .unwrap();
+            s.submit(Request::read(file.as_fd(), it.next().unwrap(), 0))
+                .unwrap();
             std::thread::sleep(Duration::from_millis(20));
             assert_eq!(s.in_flight(), 12);
         });
@@ -340,7 +347,10 @@ fn pre312_scope_end_polls_and_reads_mixed() {
 
 #[test]
 fn pre312_shared_scope_end_polls_and_reads_mixed() {
-    if !in_child("pre312_shared_scope_end_polls_and_reads_mixed", "cancel=pre3.12") {
+    if !in_child(
+        "pre312_shared_scope_end_polls_and_reads_mixed",
+        "cancel=pre3.12",
+    ) {
         return;
     }
     let data: Vec<u8> = (0..128).collect();
@@ -355,11 +365,17 @@ fn pre312_shared_scope_end_polls_and_reads_mixed() {
             let mut it = bufs.iter_mut();
             for (k, q) in quiet.iter().enumerate() {
                 s.submit(Request::poll(q.as_fd(), PollFlags::IN)).unwrap();
-                s.submit(Request::read(file.as_fd(), it.next().unwrap(), 8 * k as u64))
-                    .unwrap();
+                s.submit(Request::read(
+                    file.as_fd(),
+                    it.next().unwrap(),
+                    8 * k as u64,
+                ))
+                .unwrap();
             }
-            s.submit(Request::poll(ready.as_fd(), PollFlags::IN)).unwrap();
-            s.submit(Request::read(file.as_fd(), it.next().unwrap(), 0)).unwrap();
+            s.submit(Request::poll(ready.as_fd(), PollFlags::IN))
+                .unwrap();
+            s.submit(Request::read(file.as_fd(), it.next().unwrap(), 0))
+                .unwrap();
             std::thread::sleep(Duration::from_millis(20));
             assert_eq!(s.in_flight(), 12);
         });
@@ -426,50 +442,58 @@ fn review_shared_in_flight_zero_while_a_returned_submit_is_in_flight() {
     let mut ctx = Context::new(8).unwrap();
     let (mut a, mut b) = ([0u8; 8], [0u8; 8]);
     let tid = AtomicUsize::new(0);
-    let (in_flight_after, second_wait, first_user_data) = ctx.shared_scope::<4, _>(|s, mut reaper| {
-        std::thread::scope(|t| {
-            let (r, tid, a) = (&r, &tid, &mut a);
-            let h = t.spawn(move || {
-                // SAFETY: gettid has no preconditions.
-                tid.store(unsafe { libc::gettid() } as usize, Ordering::SeqCst);
-                s.submit(Request::read(r.as_fd(), a, 0).user_data(1)).unwrap();
-            });
-            while tid.load(Ordering::SeqCst) == 0 {
-                std::thread::yield_now();
-            }
-            std::thread::sleep(Duration::from_millis(200)); // A blocks inside io_submit
-            // SAFETY: signals a thread of this process that is alive (joined below).
-            unsafe {
-                libc::syscall(
-                    libc::SYS_tgkill,
-                    libc::getpid(),
-                    tid.load(Ordering::SeqCst) as libc::pid_t,
-                    libc::SIGUSR1,
-                )
-            };
-            std::thread::sleep(Duration::from_millis(200)); // A is in its handler now
-            s.submit(Request::read(file.as_fd(), &mut b, 0).user_data(2))
-                .expect("B accepted");
-            let first: Vec<u64> = reaper
-                .wait(1, Some(Duration::from_millis(100)))
-                .unwrap()
-                .map(|c| c.event.user_data())
-                .collect();
-            let in_flight_after = s.in_flight();
-            let second = reaper
-                .wait(1, Some(Duration::from_millis(100)))
-                .map(|cs| cs.map(|c| c.event.user_data()).collect::<Vec<_>>());
-            h.join().unwrap();
-            (in_flight_after, second, first)
-        })
-    });
-    eprintln!("first wait: {first_user_data:?}, then in_flight {in_flight_after}, then {second_wait:?}");
+    let (in_flight_after, second_wait, first_user_data) =
+        ctx.shared_scope::<4, _>(|s, mut reaper| {
+            std::thread::scope(|t| {
+                let (r, tid, a) = (&r, &tid, &mut a);
+                let h = t.spawn(move || {
+                    // SAFETY: gettid has no preconditions.
+                    tid.store(unsafe { libc::gettid() } as usize, Ordering::SeqCst);
+                    s.submit(Request::read(r.as_fd(), a, 0).user_data(1))
+                        .unwrap();
+                });
+                while tid.load(Ordering::SeqCst) == 0 {
+                    std::thread::yield_now();
+                }
+                std::thread::sleep(Duration::from_millis(200)); // A blocks inside io_submit
+                                                                // SAFETY: signals a thread of this process that is alive (joined below).
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_tgkill,
+                        libc::getpid(),
+                        tid.load(Ordering::SeqCst) as libc::pid_t,
+                        libc::SIGUSR1,
+                    )
+                };
+                std::thread::sleep(Duration::from_millis(200)); // A is in its handler now
+                s.submit(Request::read(file.as_fd(), &mut b, 0).user_data(2))
+                    .expect("B accepted");
+                let first: Vec<u64> = reaper
+                    .wait(1, Some(Duration::from_millis(100)))
+                    .unwrap()
+                    .map(|c| c.event.user_data())
+                    .collect();
+                let in_flight_after = s.in_flight();
+                let second = reaper
+                    .wait(1, Some(Duration::from_millis(100)))
+                    .map(|cs| cs.map(|c| c.event.user_data()).collect::<Vec<_>>());
+                h.join().unwrap();
+                (in_flight_after, second, first)
+            })
+        });
+    eprintln!(
+        "first wait: {first_user_data:?}, then in_flight {in_flight_after}, then {second_wait:?}"
+    );
     if first_user_data != [1] {
         eprintln!("A's event was not reaped first: the race did not happen");
         return;
     }
     assert_eq!(in_flight_after, 1, "B is submitted and not reaped");
-    assert_eq!(second_wait, Ok(vec![2]), "B's completion is waiting in the ring");
+    assert_eq!(
+        second_wait,
+        Ok(vec![2]),
+        "B's completion is waiting in the ring"
+    );
 }
 
 /// A ring smaller than the batch: buffered reads complete inside io_submit and fill it, so a

@@ -30,7 +30,9 @@ fn scratch(tag: &str, contents: &[u8]) -> (PathBuf, File) {
 }
 
 fn pattern(n: usize, seed: u8) -> Vec<u8> {
-    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 fn quiet_eventfd() -> OwnedFd {
@@ -77,18 +79,36 @@ fn big_scope_child(mode: &str) {
                     } else {
                         s.submit(Request::read(file.as_fd(), &mut buf, 0)).unwrap();
                     }
-                    s.wait(1, None).unwrap().next().unwrap().event.result().unwrap()
+                    s.wait(1, None)
+                        .unwrap()
+                        .next()
+                        .unwrap()
+                        .event
+                        .result()
+                        .unwrap()
                 })
             } else if mode == "prepared" {
                 ctx.scope_in(slots, |s| {
                     s.prepare(Request::read(file.as_fd(), &mut buf, 0)).unwrap();
                     s.submit_prepared().unwrap();
-                    s.wait(1, None).unwrap().next().unwrap().event.result().unwrap()
+                    s.wait(1, None)
+                        .unwrap()
+                        .next()
+                        .unwrap()
+                        .event
+                        .result()
+                        .unwrap()
                 })
             } else {
                 ctx.scope_in(slots, |s| {
                     s.submit(Request::read(file.as_fd(), &mut buf, 0)).unwrap();
-                    s.wait(1, None).unwrap().next().unwrap().event.result().unwrap()
+                    s.wait(1, None)
+                        .unwrap()
+                        .next()
+                        .unwrap()
+                        .event
+                        .result()
+                        .unwrap()
                 })
             };
             assert_eq!(n, 16);
@@ -100,7 +120,13 @@ fn big_scope_child(mode: &str) {
 
 fn run_child(test: &str, mode: &str) -> std::process::ExitStatus {
     std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            test,
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("ATK_CHILD", mode)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -129,7 +155,10 @@ fn child_big_scope() {
 #[test]
 fn review_scope_in_submit_prepared_frame_costs_even_when_not_called() {
     let st = run_child("child_big_scope", "mixed");
-    assert!(st.success(), "a closure that never calls submit_prepared crashed: {st:?}");
+    assert!(
+        st.success(),
+        "a closure that never calls submit_prepared crashed: {st:?}"
+    );
 }
 
 #[test]
@@ -298,9 +327,16 @@ fn shared_full_and_refused_requests_are_never_lost() {
         })
     });
     let (t, r) = (ticketed.into_inner(), refused.into_inner());
-    assert_eq!(t + r, PER * THREADS, "requests neither ticketed nor refused");
+    assert_eq!(
+        t + r,
+        PER * THREADS,
+        "requests neither ticketed nor refused"
+    );
     assert_eq!(r, PER * THREADS / 3);
-    assert_eq!(completed, t, "ticketed requests whose completion never came");
+    assert_eq!(
+        completed, t,
+        "ticketed requests whose completion never came"
+    );
     eprintln!("full rejections seen: {}", full.into_inner());
     assert!(nothing_left(&mut ctx));
     let _ = std::fs::remove_file(path);
@@ -318,7 +354,11 @@ fn shared_submit_after_reaper_finished() {
     let mut buf = vec![0u8; 4096];
     ctx.shared_scope::<2, _>(|s, reaper| {
         std::thread::scope(|t| {
-            t.spawn(move || { let _gone = reaper; }).join().unwrap();
+            t.spawn(move || {
+                let _gone = reaper;
+            })
+            .join()
+            .unwrap();
             t.spawn(|| s.submit(Request::read(file.as_fd(), &mut buf, 0)).unwrap());
         });
         assert_eq!(s.in_flight(), 1);
@@ -339,18 +379,28 @@ fn tickets_of_other_scopes_and_older_generations() {
     let mut slots = ScopeSlots::<1>::new();
     // A ticket of an earlier scope on the same slots (same slot, same generation 1).
     let old = ctx.scope_in(&mut slots, |s| {
-        let t = s.submit(Request::poll(quiet.as_fd(), PollFlags::IN)).unwrap();
+        let t = s
+            .submit(Request::poll(quiet.as_fd(), PollFlags::IN))
+            .unwrap();
         assert_eq!(s.cancel(t), Ok(ScopedCancel::InProgress));
         t
     });
     ctx.scope_in(&mut slots, |s| {
-        let t = s.submit(Request::poll(quiet.as_fd(), PollFlags::IN)).unwrap();
+        let t = s
+            .submit(Request::poll(quiet.as_fd(), PollFlags::IN))
+            .unwrap();
         assert_ne!(t, old);
-        assert_eq!(s.cancel(old), Err(Errno::INVAL), "earlier scope's ticket accepted");
+        assert_eq!(
+            s.cancel(old),
+            Err(Errno::INVAL),
+            "earlier scope's ticket accepted"
+        );
         assert_eq!(s.in_flight(), 1);
         // A ticket of a scope on another context, nested.
         let foreign = other.scope::<1, _>(|o| {
-            let ft = o.submit(Request::poll(quiet.as_fd(), PollFlags::IN)).unwrap();
+            let ft = o
+                .submit(Request::poll(quiet.as_fd(), PollFlags::IN))
+                .unwrap();
             assert_eq!(o.cancel(t), Err(Errno::INVAL));
             assert_eq!(s.cancel(ft), Err(Errno::INVAL));
             ft
@@ -358,7 +408,9 @@ fn tickets_of_other_scopes_and_older_generations() {
         let _ = foreign;
         // A shared scope's ticket on another context, and back.
         other.shared_scope::<1, _>(|sh, mut reaper| {
-            let st = sh.submit(Request::poll(quiet.as_fd(), PollFlags::IN)).unwrap();
+            let st = sh
+                .submit(Request::poll(quiet.as_fd(), PollFlags::IN))
+                .unwrap();
             assert_eq!(reaper.cancel(t), Err(Errno::INVAL));
             assert_eq!(s.cancel(st), Err(Errno::INVAL));
             assert_eq!(reaper.cancel(st), Ok(ScopedCancel::InProgress));
@@ -366,7 +418,9 @@ fn tickets_of_other_scopes_and_older_generations() {
         // The old generation in this scope: same slot, next request.
         assert_eq!(s.cancel(t), Ok(ScopedCancel::InProgress));
         assert_eq!(s.wait(1, None).unwrap().count(), 1);
-        let t2 = s.submit(Request::poll(quiet.as_fd(), PollFlags::IN)).unwrap();
+        let t2 = s
+            .submit(Request::poll(quiet.as_fd(), PollFlags::IN))
+            .unwrap();
         assert_eq!(s.cancel(t), Ok(ScopedCancel::AlreadyComplete));
         assert_eq!(s.in_flight(), 1, "the old ticket touched the new request");
         let cs = s.wait(0, Some(Duration::from_millis(20))).unwrap().count();
@@ -375,12 +429,22 @@ fn tickets_of_other_scopes_and_older_generations() {
     });
     // Same in a shared scope.
     ctx.shared_scope::<1, _>(|sh, mut reaper| {
-        let a = sh.submit(Request::poll(quiet.as_fd(), PollFlags::IN)).unwrap();
+        let a = sh
+            .submit(Request::poll(quiet.as_fd(), PollFlags::IN))
+            .unwrap();
         assert_eq!(reaper.cancel(a), Ok(ScopedCancel::InProgress));
         assert_eq!(reaper.wait(1, None).unwrap().count(), 1);
-        let b = sh.submit(Request::poll(quiet.as_fd(), PollFlags::IN)).unwrap();
+        let b = sh
+            .submit(Request::poll(quiet.as_fd(), PollFlags::IN))
+            .unwrap();
         assert_eq!(reaper.cancel(a), Ok(ScopedCancel::AlreadyComplete));
-        assert_eq!(reaper.wait(0, Some(Duration::from_millis(20))).unwrap().count(), 0);
+        assert_eq!(
+            reaper
+                .wait(0, Some(Duration::from_millis(20)))
+                .unwrap()
+                .count(),
+            0
+        );
         assert_eq!(reaper.cancel(old), Err(Errno::INVAL));
         assert_eq!(reaper.cancel(b), Ok(ScopedCancel::InProgress));
     });
@@ -418,20 +482,26 @@ fn panic_with_direct_read_in_flight_drains_first() {
             if shared {
                 ctx.shared_scope::<4, _>(|s, _r| {
                     s.submit(Request::read(file.as_fd(), &mut buf, 0)).unwrap();
-                    s.submit(Request::poll(quiet.as_fd(), PollFlags::IN)).unwrap();
+                    s.submit(Request::poll(quiet.as_fd(), PollFlags::IN))
+                        .unwrap();
                     panic!("boom");
                 })
             } else {
                 ctx.scope::<4, _>(|s| {
                     s.submit(Request::read(file.as_fd(), &mut buf, 0)).unwrap();
-                    s.submit(Request::poll(quiet.as_fd(), PollFlags::IN)).unwrap();
-                    s.prepare(Request::read(file.as_fd(), &mut small, 0)).unwrap();
+                    s.submit(Request::poll(quiet.as_fd(), PollFlags::IN))
+                        .unwrap();
+                    s.prepare(Request::read(file.as_fd(), &mut small, 0))
+                        .unwrap();
                     panic!("boom");
                 })
             }
         }));
         assert!(r.is_err());
-        assert!(buf[..] == data[..], "scope returned before the read completed");
+        assert!(
+            buf[..] == data[..],
+            "scope returned before the read completed"
+        );
         assert!(nothing_left(&mut ctx));
     }
     let _ = std::fs::remove_file(path);
@@ -462,7 +532,10 @@ fn block_usr1() {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, SIGUSR1);
-        assert_eq!(libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()), 0);
+        assert_eq!(
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()),
+            0
+        );
     }
 }
 
@@ -502,10 +575,13 @@ fn wait_with_sigmask_eintr_and_mask_restored() {
         let mut ctx = Context::new(8).unwrap();
         let tid = gettid();
         ctx.scope::<2, _>(|s| {
-            s.submit(Request::poll(quiet.as_fd(), PollFlags::IN).user_data(5)).unwrap();
+            s.submit(Request::poll(quiet.as_fd(), PollFlags::IN).user_data(5))
+                .unwrap();
             let before = HANDLED.load(Ordering::SeqCst);
             let k = kick_later(tid, Duration::from_millis(100));
-            let r = s.wait_with_sigmask(1, None, &SigSet::empty()).map(|c| c.count());
+            let r = s
+                .wait_with_sigmask(1, None, &SigSet::empty())
+                .map(|c| c.count());
             k.join().unwrap();
             assert_eq!(r, Err(Errno::INTR));
             assert_eq!(HANDLED.load(Ordering::SeqCst), before + 1);
@@ -514,7 +590,11 @@ fn wait_with_sigmask_eintr_and_mask_restored() {
             let k = kick_later(tid, Duration::from_millis(20));
             let t0 = Instant::now();
             let r = s
-                .wait_with_sigmask(1, Some(Duration::from_millis(200)), &SigSet::empty().with(SIGUSR1))
+                .wait_with_sigmask(
+                    1,
+                    Some(Duration::from_millis(200)),
+                    &SigSet::empty().with(SIGUSR1),
+                )
                 .map(|c| c.count());
             k.join().unwrap();
             assert_eq!(r, Ok(0));
@@ -534,16 +614,25 @@ fn wait_with_sigmask_eintr_and_mask_restored() {
                 let mut only: libc::sigset_t = std::mem::zeroed();
                 libc::sigemptyset(&mut only);
                 libc::sigaddset(&mut only, SIGUSR1);
-                let ts = libc::timespec { tv_sec: 1, tv_nsec: 0 };
-                assert_eq!(libc::sigtimedwait(&only, std::ptr::null_mut(), &ts), SIGUSR1);
+                let ts = libc::timespec {
+                    tv_sec: 1,
+                    tv_nsec: 0,
+                };
+                assert_eq!(
+                    libc::sigtimedwait(&only, std::ptr::null_mut(), &ts),
+                    SIGUSR1
+                );
             }
         });
         let q2 = quiet_eventfd();
         ctx.shared_scope::<2, _>(|s, mut reaper| {
-            s.submit(Request::poll(q2.as_fd(), PollFlags::IN).user_data(6)).unwrap();
+            s.submit(Request::poll(q2.as_fd(), PollFlags::IN).user_data(6))
+                .unwrap();
             let before = HANDLED.load(Ordering::SeqCst);
             let k = kick_later(tid, Duration::from_millis(100));
-            let r = reaper.wait_with_sigmask(1, None, &SigSet::empty()).map(|c| c.count());
+            let r = reaper
+                .wait_with_sigmask(1, None, &SigSet::empty())
+                .map(|c| c.count());
             k.join().unwrap();
             assert_eq!(r, Err(Errno::INTR));
             assert_eq!(HANDLED.load(Ordering::SeqCst), before + 1);
@@ -583,20 +672,28 @@ fn hostile_values() {
             }
         }
         assert_eq!(s.free_slots(), 4);
-        s.submit(Request::read(file.as_fd(), &mut empty, 1 << 40)).unwrap();
+        s.submit(Request::read(file.as_fd(), &mut empty, 1 << 40))
+            .unwrap();
         let c = s.wait(1, Some(Duration::MAX)).unwrap().next().unwrap();
         assert_eq!(c.event.result(), Ok(0));
         // min beyond what could ever come.
         assert_eq!(s.wait(5, None).err(), Some(Errno::INVAL));
         assert_eq!(s.wait(usize::MAX, None).err(), Some(Errno::INVAL));
-        s.submit(Request::read(file.as_fd(), &mut ok, 4090)).unwrap();
-        let c = s.wait(1, Some(Duration::new(u64::MAX, 999_999_999))).unwrap().next().unwrap();
+        s.submit(Request::read(file.as_fd(), &mut ok, 4090))
+            .unwrap();
+        let c = s
+            .wait(1, Some(Duration::new(u64::MAX, 999_999_999)))
+            .unwrap()
+            .next()
+            .unwrap();
         assert_eq!(c.event.result(), Ok(6));
     });
     // N = 0, both kinds.
     let mut b = [0u8; 4];
     ctx.scope::<0, _>(|s| {
-        let r = s.submit(Request::read(file.as_fd(), &mut b, 0)).unwrap_err();
+        let r = s
+            .submit(Request::read(file.as_fd(), &mut b, 0))
+            .unwrap_err();
         assert!(r.scope_full());
         assert_eq!(s.wait(0, None).unwrap().count(), 0);
         assert_eq!(s.wait(1, None).err(), Some(Errno::INVAL));
@@ -605,7 +702,9 @@ fn hostile_values() {
         assert_eq!(s.submit_prepared(), Ok(0));
     });
     ctx.shared_scope::<0, _>(|s, mut reaper| {
-        let r = s.submit(Request::read(file.as_fd(), &mut b, 0)).unwrap_err();
+        let r = s
+            .submit(Request::read(file.as_fd(), &mut b, 0))
+            .unwrap_err();
         assert!(r.scope_full());
         assert_eq!(reaper.wait(0, None).unwrap().count(), 0);
         assert_eq!(reaper.wait(1, None).err(), Some(Errno::INVAL));
@@ -644,7 +743,9 @@ fn fork_inside_a_scope() {
     let mut wbuf = [0u8; 8];
     let (path, file) = scratch("fork", b"abcdefgh");
     let pid = ctx.scope::<2, _>(|s| {
-        let t = s.submit(Request::poll(quiet.as_fd(), PollFlags::IN).user_data(77)).unwrap();
+        let t = s
+            .submit(Request::poll(quiet.as_fd(), PollFlags::IN).user_data(77))
+            .unwrap();
         // SAFETY: the child only makes system calls through the scope and then _exits.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
@@ -673,7 +774,11 @@ fn fork_inside_a_scope() {
         assert_eq!(libc::WEXITSTATUS(status), 0, "child saw wrong answers");
         assert_eq!(s.in_flight(), 1);
         signal(&quiet);
-        let c = s.wait(1, Some(Duration::from_secs(5))).unwrap().next().unwrap();
+        let c = s
+            .wait(1, Some(Duration::from_secs(5)))
+            .unwrap()
+            .next()
+            .unwrap();
         assert_eq!(c.event.user_data(), 77);
         0
     });
@@ -692,15 +797,24 @@ fn fork_inside_a_scope() {
 #[test]
 fn posix_refused_and_listed_hand_back_the_control_block() {
     let (path, _f) = scratch("posix", &[0u8; 64]);
-    let file = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
     let mut ctx = Context::new(8).unwrap();
     let bufs: Vec<Vec<u8>> = (0..4).map(|i| vec![i as u8 + 1; 8]).collect();
     let mut rbuf = [0u8; 8];
     posix::with::<2, _>(Some(&mut ctx), |aio| {
         // Wrong call for the operation.
-        let r = aio.aio_read(Aiocb::write(file.as_fd(), &bufs[0], 0)).unwrap_err();
+        let r = aio
+            .aio_read(Aiocb::write(file.as_fd(), &bufs[0], 0))
+            .unwrap_err();
         assert_eq!(r.error, Errno::INVAL);
-        assert_eq!(r.aiocb.into_buffer().into_write().unwrap().as_ptr(), bufs[0].as_ptr());
+        assert_eq!(
+            r.aiocb.into_buffer().into_write().unwrap().as_ptr(),
+            bufs[0].as_ptr()
+        );
         // Past capacity in one lio_listio: two queued, two back with EAGAIN, buffers intact.
         let list = [0, 1, 2, 3].map(|i| Aiocb::write(file.as_fd(), &bufs[i], 8 * i as u64));
         let listed = aio.lio_listio(ListMode::Wait, list);
@@ -723,7 +837,9 @@ fn posix_refused_and_listed_hand_back_the_control_block() {
             assert_eq!(ret.result, Ok(8));
         }
         // A slot free again: a read goes through.
-        let id = aio.aio_read(Aiocb::read(file.as_fd(), &mut rbuf, 8)).unwrap();
+        let id = aio
+            .aio_read(Aiocb::read(file.as_fd(), &mut rbuf, 8))
+            .unwrap();
         while aio.aio_error(id) == Err(Errno::INPROGRESS) {
             aio.aio_suspend(&[id], None).unwrap();
         }
@@ -787,7 +903,8 @@ fn review_shared_reaper_waits_for_a_refused_request() {
     });
     let _ = std::fs::remove_file(wpath);
     assert_eq!(
-        phantom, 0,
+        phantom,
+        0,
         "{phantom} waits (of {}) slept in the kernel for a request that was refused",
         phantom + einval
     );
@@ -874,12 +991,22 @@ fn review_shared_reaper_wait_forever_on_a_refused_request() {
 #[test]
 fn review_sigset_full_blocks_glibc_setxid() {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_big_scope", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_big_scope",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("ATK_CHILD", "setxid")
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{}", err.lines().find(|l| l.contains("setuid")).unwrap_or(&err));
+    assert!(
+        out.status.success(),
+        "{}",
+        err.lines().find(|l| l.contains("setuid")).unwrap_or(&err)
+    );
 }
 
 fn setxid_body() {
@@ -888,7 +1015,8 @@ fn setxid_body() {
     let mut ctx = Context::new(4).unwrap();
     let started = AtomicBool::new(false);
     let took = ctx.scope::<1, _>(|s| {
-        s.submit(Request::poll(quiet.as_fd(), PollFlags::IN)).unwrap();
+        s.submit(Request::poll(quiet.as_fd(), PollFlags::IN))
+            .unwrap();
         std::thread::scope(|t| {
             let h = t.spawn(|| {
                 while !started.load(Ordering::SeqCst) {

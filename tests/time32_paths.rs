@@ -65,9 +65,15 @@ fn wait(ctx: &Ctx, time32: bool, ts: __kernel_timespec, ready_after: Duration) -
     raw::__force_time32_calls(false);
     let _b = writer.join().unwrap();
     if r == 0 {
-        let mut long = __kernel_timespec { tv_sec: 10, tv_nsec: 0 };
+        let mut long = __kernel_timespec {
+            tv_sec: 10,
+            tv_nsec: 0,
+        };
         // SAFETY: as above.
-        assert_eq!(unsafe { raw::io_getevents(ctx.0, 1, 1, ev.as_mut_ptr(), &mut long) }, 1);
+        assert_eq!(
+            unsafe { raw::io_getevents(ctx.0, 1, 1, ev.as_mut_ptr(), &mut long) },
+            1
+        );
     }
     (r.into(), waited)
 }
@@ -80,10 +86,12 @@ fn same_on_both_paths(ts: __kernel_timespec) {
     let ready = Duration::from_millis(400);
     let (r64, t64) = wait(&ctx, false, ts, ready);
     let (r32, t32) = wait(&ctx, true, ts, ready);
-    let gave = |r: i64, t: Duration| if r == 1 && t >= Duration::from_millis(380) {
-        "waited for the event".to_string()
-    } else {
-        format!("{r} after {t:?}")
+    let gave = |r: i64, t: Duration| {
+        if r == 1 && t >= Duration::from_millis(380) {
+            "waited for the event".to_string()
+        } else {
+            format!("{r} after {t:?}")
+        }
     };
     assert!(
         r64 == r32 && (t64.as_millis() as i64 - t32.as_millis() as i64).abs() < 200,
@@ -98,14 +106,20 @@ fn same_on_both_paths(ts: __kernel_timespec) {
 /// fallback clamps the i64 to i32::MAX ns and waits 2.1 s.
 #[test]
 fn nsec_upper_bits_mean_the_same_on_both_paths() {
-    same_on_both_paths(__kernel_timespec { tv_sec: 0, tv_nsec: 1 << 32 });
+    same_on_both_paths(__kernel_timespec {
+        tv_sec: 0,
+        tv_nsec: 1 << 32,
+    });
 }
 
 /// A 64-bit timeout whose nanoseconds wrap to 0 in the kernel (i64::MIN seconds): no wait on
 /// the time64 path; the fallback clamps to i32::MIN seconds and waits for ever.
 #[test]
 fn i64_min_seconds_mean_the_same_on_both_paths() {
-    same_on_both_paths(__kernel_timespec { tv_sec: i64::MIN, tv_nsec: 0 });
+    same_on_both_paths(__kernel_timespec {
+        tv_sec: i64::MIN,
+        tv_nsec: 0,
+    });
 }
 
 /// raw::io_getevents's contract: "`timeout` must be null or readable" (no alignment). The
@@ -118,7 +132,12 @@ fn misaligned_readable_timeout_on_the_fallback() {
         let mut storage = [0u64; 4];
         let p = (storage.as_mut_ptr() as *mut u8).wrapping_add(2) as *mut __kernel_timespec;
         // SAFETY: bytes 2..18 of a 32-byte buffer.
-        unsafe { p.write_unaligned(__kernel_timespec { tv_sec: 0, tv_nsec: 1_000_000 }) };
+        unsafe {
+            p.write_unaligned(__kernel_timespec {
+                tv_sec: 0,
+                tv_nsec: 1_000_000,
+            })
+        };
         let mut ev = [io_event::default(); 1];
         for time32 in [false, true] {
             raw::__force_time32_calls(time32);
@@ -133,7 +152,11 @@ fn misaligned_readable_timeout_on_the_fallback() {
     }
     // A debug build's check aborts the process: run the calls in a child.
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "misaligned_readable_timeout_on_the_fallback", "--nocapture"])
+        .args([
+            "--exact",
+            "misaligned_readable_timeout_on_the_fallback",
+            "--nocapture",
+        ])
         .env("ATK_MISALIGNED_CHILD", "1")
         .output()
         .unwrap();
@@ -142,7 +165,12 @@ fn misaligned_readable_timeout_on_the_fallback() {
     assert!(
         text.contains("ATK-RESULT time32 true: 0"),
         "a readable, misaligned timeout: {}\n{}",
-        text.lines().filter(|l| l.contains("ATK-RESULT")).collect::<Vec<_>>().join("; "),
-        err.lines().find(|l| l.contains("misaligned pointer")).unwrap_or("")
+        text.lines()
+            .filter(|l| l.contains("ATK-RESULT"))
+            .collect::<Vec<_>>()
+            .join("; "),
+        err.lines()
+            .find(|l| l.contains("misaligned pointer"))
+            .unwrap_or("")
     );
 }

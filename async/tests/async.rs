@@ -1013,49 +1013,52 @@ fn unannounced_completion() -> Outcome {
 /// the kernel answers `EAGAIN` instead (the caller can then read it some other way).
 fn nowait_read_of_an_evicted_page() -> Outcome {
     let scratch = Scratch::with_data("nowait", 1 << 20);
-    current().block_on(async {
-        let driver = Driver::new(8).unwrap();
-        driver.spawn_tokio().unwrap();
-        let std_file = scratch.open();
-        let dup = std_file.try_clone().unwrap();
-        let file = File::new(&driver, std_file);
-        // The data is on the device (with_data fsyncs): drop its clean pages from the cache.
-        // DONTNEED is advice: under memory or I/O pressure from elsewhere the page can stay (or
-        // come back by readahead), so try a few times, and only a page that never left is a
-        // reason to give up (the read then succeeds, which is not what is being tested).
-        let mut evicted = false;
-        for _ in 0..5 {
-            rustix::fs::fadvise(&dup, 0, None, rustix::fs::Advice::DontNeed).unwrap();
-            let (res, _) = file
+    current()
+        .block_on(async {
+            let driver = Driver::new(8).unwrap();
+            driver.spawn_tokio().unwrap();
+            let std_file = scratch.open();
+            let dup = std_file.try_clone().unwrap();
+            let file = File::new(&driver, std_file);
+            // The data is on the device (with_data fsyncs): drop its clean pages from the cache.
+            // DONTNEED is advice: under memory or I/O pressure from elsewhere the page can stay (or
+            // come back by readahead), so try a few times, and only a page that never left is a
+            // reason to give up (the read then succeeds, which is not what is being tested).
+            let mut evicted = false;
+            for _ in 0..5 {
+                rustix::fs::fadvise(&dup, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+                let (res, _) = file
+                    .read_at(Vec::with_capacity(4096), 512 << 10)
+                    .rw_flags(RwFlags::NOWAIT)
+                    .await;
+                match res {
+                    Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
+                        evicted = true;
+                        break;
+                    }
+                    Ok(n) => assert_eq!(n, 4096, "a NOWAIT read of a cached page"),
+                    Err(e) => panic!("a NOWAIT read of an evicted page gave {e:?}"),
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if !evicted {
+                return Err(
+                    "the page cache kept the page through five POSIX_FADV_DONTNEED".to_string(),
+                );
+            }
+            // Without the flag it reads (from the device, inside io_submit), and then NOWAIT
+            // finds the page.
+            let (res, _) = file.read_at(Vec::with_capacity(4096), 512 << 10).await;
+            assert_eq!(res.unwrap(), 4096);
+            let (res, buf) = file
                 .read_at(Vec::with_capacity(4096), 512 << 10)
                 .rw_flags(RwFlags::NOWAIT)
                 .await;
-            match res {
-                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
-                    evicted = true;
-                    break;
-                }
-                Ok(n) => assert_eq!(n, 4096, "a NOWAIT read of a cached page"),
-                Err(e) => panic!("a NOWAIT read of an evicted page gave {e:?}"),
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if !evicted {
-            return Err("the page cache kept the page through five POSIX_FADV_DONTNEED".to_string());
-        }
-        // Without the flag it reads (from the device, inside io_submit), and then NOWAIT
-        // finds the page.
-        let (res, _) = file.read_at(Vec::with_capacity(4096), 512 << 10).await;
-        assert_eq!(res.unwrap(), 4096);
-        let (res, buf) = file
-            .read_at(Vec::with_capacity(4096), 512 << 10)
-            .rw_flags(RwFlags::NOWAIT)
-            .await;
-        assert_eq!(res.unwrap(), 4096);
-        assert_eq!(buf[0], pattern(512 << 10));
-        Ok(())
-    })
-    .map_or_else(|why: String| skipped(why), |()| Passed)
+            assert_eq!(res.unwrap(), 4096);
+            assert_eq!(buf[0], pattern(512 << 10));
+            Ok(())
+        })
+        .map_or_else(|why: String| skipped(why), |()| Passed)
 }
 
 // ---- fork

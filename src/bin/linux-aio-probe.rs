@@ -104,7 +104,10 @@ mod probe {
             // (docs/probe.md). (A closed descriptor 1 is not seen here: std's runtime opens
             // /dev/null in its place at start-up, as for any Rust program.)
             Err(e) => {
-                let _ = writeln!(std::io::stderr(), "linux-aio-probe: writing the report: {e}");
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "linux-aio-probe: writing the report: {e}"
+                );
                 std::process::exit(1);
             }
         }

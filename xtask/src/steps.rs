@@ -191,7 +191,9 @@ pub fn install(t: &mut Tally, extra_apt: &[&str]) {
             .status()
             .is_ok_and(|s| s.success());
         if !added {
-            println!("rustup: no {target} std for {toolchain}; its MSRV check builds core from rust-src");
+            println!(
+                "rustup: no {target} std for {toolchain}; its MSRV check builds core from rust-src"
+            );
         }
     }
     if ok {
@@ -764,14 +766,24 @@ fn posix_capi(t: &mut Tally) {
     );
     let built = t.check(
         "posix capi: shipping build (profile capi, panic = abort)",
-        cargo().args(["build", "-q", "-p", "linux-aio-posix-capi", "--profile", "capi"]),
+        cargo().args([
+            "build",
+            "-q",
+            "-p",
+            "linux-aio-posix-capi",
+            "--profile",
+            "capi",
+        ]),
     );
     if built {
         t.tests(
             "posix capi: C programs against the shipping build",
             cargo_test()
                 .args(["-p", "linux-aio-posix-capi", "--test", "posix"])
-                .env("LINUX_AIO_POSIX_LIB", root().join("target/capi/libposixaio.so")),
+                .env(
+                    "LINUX_AIO_POSIX_LIB",
+                    root().join("target/capi/libposixaio.so"),
+                ),
         );
     }
 }

@@ -41,7 +41,12 @@ pub struct sigev_thread {
 
 /// `struct sigevent` is 64 bytes (`__SIGEV_MAX_SIZE`); the union fills what the first three
 /// members leave.
-const SIGEV_PAD: usize = 16 - if cfg!(target_pointer_width = "64") { 4 } else { 3 };
+const SIGEV_PAD: usize = 16
+    - if cfg!(target_pointer_width = "64") {
+        4
+    } else {
+        3
+    };
 
 /// `struct sigevent`'s union (`_sigev_un`).
 #[repr(C)]
@@ -115,7 +120,12 @@ pub struct siginfo {
 }
 
 /// What follows `si_value`: 32 bytes of header and union on 64-bit targets, 24 on 32-bit ones.
-const SIGINFO_REST: usize = 128 - if cfg!(target_pointer_width = "64") { 32 } else { 24 };
+const SIGINFO_REST: usize = 128
+    - if cfg!(target_pointer_width = "64") {
+        32
+    } else {
+        24
+    };
 
 // Values shared by glibc and musl on every Linux architecture this library builds for.
 

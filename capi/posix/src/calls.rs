@@ -350,7 +350,13 @@ pub unsafe extern "C" fn aio_cancel64(fd: c_int, cb: *mut aiocb) -> c_int {
 }
 
 /// `lio_listio`.
-unsafe fn listio(mode: c_int, list: *const *mut aiocb, nent: c_int, sig: *mut sigevent, wide: bool) -> c_int {
+unsafe fn listio(
+    mode: c_int,
+    list: *const *mut aiocb,
+    nent: c_int,
+    sig: *mut sigevent,
+    wide: bool,
+) -> c_int {
     // Nothing is initiated when the call fails with anything but EAGAIN, EINTR or EIO.
     if (mode != LIO_WAIT && mode != LIO_NOWAIT) || nent < 0 || (list.is_null() && nent > 0) {
         return fail(libc::EINVAL);
@@ -456,7 +462,10 @@ unsafe fn listio(mode: c_int, list: *const *mut aiocb, nent: c_int, sig: *mut si
         for k in 0..nent as usize {
             let cb = entry(k);
             // SAFETY: the caller's.
-            if !cb.is_null() && unsafe { (*cb).aio_lio_opcode } != LIO_NOP && unsafe { cb::error(cb) } != 0 {
+            if !cb.is_null()
+                && unsafe { (*cb).aio_lio_opcode } != LIO_NOP
+                && unsafe { cb::error(cb) } != 0
+            {
                 failed = true;
             }
         }

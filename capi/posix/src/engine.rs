@@ -430,12 +430,20 @@ impl Engine {
         *self.notice_next(id) = NONE;
         let queue = if signal { self.signals } else { self.callbacks };
         if queue.tail == NONE {
-            let q = if signal { &mut self.signals } else { &mut self.callbacks };
+            let q = if signal {
+                &mut self.signals
+            } else {
+                &mut self.callbacks
+            };
             q.head = id;
             q.tail = id;
         } else {
             *self.notice_next(queue.tail) = id;
-            let q = if signal { &mut self.signals } else { &mut self.callbacks };
+            let q = if signal {
+                &mut self.signals
+            } else {
+                &mut self.callbacks
+            };
             q.tail = id;
         }
         if !signal {
@@ -451,7 +459,11 @@ impl Engine {
             return None;
         }
         let next = *self.notice_next(id);
-        let q = if signal { &mut self.signals } else { &mut self.callbacks };
+        let q = if signal {
+            &mut self.signals
+        } else {
+            &mut self.callbacks
+        };
         q.head = next;
         if next == NONE {
             q.tail = NONE;

@@ -88,7 +88,9 @@ pub fn private_dup(fd: c_int) -> Result<c_int, Errno> {
         Ok(any)
     } else {
         // SAFETY: the calling thread's errno.
-        Err(Errno::from_raw_os_error(unsafe { *libc::__errno_location() }))
+        Err(Errno::from_raw_os_error(unsafe {
+            *libc::__errno_location()
+        }))
     }
 }
 
@@ -297,9 +299,7 @@ impl Engine {
         let mut j = self.live_head;
         while j != NONE && j as usize != i {
             let o = &self.slots[j as usize];
-            if o.fd == s.fd
-                && (barrier || (s.stream() && o.stream() && o.op == s.op))
-            {
+            if o.fd == s.fd && (barrier || (s.stream() && o.stream() && o.op == s.op)) {
                 return false;
             }
             j = o.next;
@@ -403,8 +403,7 @@ impl Engine {
             };
             i = next;
             let s = &self.slots[idx];
-            if s.fd != fd || !matches!(s.state, State::Queued | State::Polling | State::InKernel)
-            {
+            if s.fd != fd || !matches!(s.state, State::Queued | State::Polling | State::InKernel) {
                 continue;
             }
             let partial = s.done > 0;

@@ -29,7 +29,7 @@ use core::ffi::c_int;
 use core::sync::atomic::{AtomicU32, Ordering::SeqCst};
 
 use crate::abi::{
-    self, sigevent, sigval, siginfo, NotifyFunction, SIGEV_NONE, SIGEV_SIGNAL, SIGEV_THREAD,
+    self, sigevent, siginfo, sigval, NotifyFunction, SIGEV_NONE, SIGEV_SIGNAL, SIGEV_THREAD,
     SIGEV_THREAD_ID, SI_ASYNCIO,
 };
 
@@ -39,7 +39,10 @@ use crate::abi::{
 pub enum Notify {
     None,
     /// `SIGEV_SIGNAL`: to the process.
-    Signal { signo: c_int, value: sigval },
+    Signal {
+        signo: c_int,
+        value: sigval,
+    },
     /// `SIGEV_THREAD_ID`: to one thread.
     ThreadSignal {
         signo: c_int,
@@ -229,10 +232,8 @@ fn start_service() -> bool {
 extern "C" fn service_main(_: *mut libc::c_void) -> *mut libc::c_void {
     loop {
         run_callbacks();
-        let _ = crate::wait::wait_until(
-            &|| CALLBACKS.load(SeqCst) > 0,
-            crate::lock::Deadline::NEVER,
-        );
+        let _ =
+            crate::wait::wait_until(&|| CALLBACKS.load(SeqCst) > 0, crate::lock::Deadline::NEVER);
     }
 }
 

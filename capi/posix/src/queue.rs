@@ -153,7 +153,14 @@ pub struct RunNow {
 impl RunNow {
     /// Performs it and completes it.
     pub fn run(self) {
-        let result = crate::sync::run(self.op, self.kind, self.fd, self.buf, self.nbytes, self.offset);
+        let result = crate::sync::run(
+            self.op,
+            self.kind,
+            self.fd,
+            self.buf,
+            self.nbytes,
+            self.offset,
+        );
         if let Some(mut e) = engine::lock() {
             let s = &e.slots[self.i];
             if s.generation == self.generation && s.state == State::InKernel {
@@ -181,7 +188,12 @@ pub unsafe fn enqueue(
 ) -> Result<Option<RunNow>, c_int> {
     // SAFETY: the caller's.
     let c = unsafe { &*cb };
-    let (fd, buf, nbytes, reqprio) = (c.aio_fildes, c.aio_buf as usize, c.aio_nbytes, c.aio_reqprio);
+    let (fd, buf, nbytes, reqprio) = (
+        c.aio_fildes,
+        c.aio_buf as usize,
+        c.aio_nbytes,
+        c.aio_reqprio,
+    );
     // SAFETY: the caller's.
     let offset = unsafe { cb::offset(cb, wide) };
     let sigevent = c.aio_sigevent;
@@ -252,7 +264,11 @@ pub unsafe fn enqueue(
             Err(err) => {
                 e.discard(i);
                 drop(e);
-                let err = if err == Errno::BADF { libc::EBADF } else { libc::EAGAIN };
+                let err = if err == Errno::BADF {
+                    libc::EBADF
+                } else {
+                    libc::EAGAIN
+                };
                 return refuse(err);
             }
         }

@@ -58,7 +58,14 @@ fn retrying(fd: c_int, events: i16, mut op: impl FnMut() -> isize) -> Result<usi
 
 /// Performs one request now. The buffer is the caller's (POSIX's contract: valid until the
 /// request completes); a bad one gets `EFAULT` from the kernel.
-pub fn run(op: Op, kind: Kind, fd: c_int, buf: usize, nbytes: usize, offset: i64) -> Result<usize, Errno> {
+pub fn run(
+    op: Op,
+    kind: Kind,
+    fd: c_int,
+    buf: usize,
+    nbytes: usize,
+    offset: i64,
+) -> Result<usize, Errno> {
     let p = buf as *mut c_void;
     let stream = kind != Kind::File;
     // SAFETY (every call below): plain system calls on the caller's descriptor and buffer.

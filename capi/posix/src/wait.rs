@@ -100,7 +100,14 @@ fn kcmp_file(a: c_int, b: c_int) -> Option<i64> {
     // SAFETY: kcmp only compares; getpid has no preconditions.
     let ret = unsafe {
         let pid = libc::getpid() as libc::c_long;
-        libc::syscall(libc::SYS_kcmp, pid, pid, KCMP_FILE, a as libc::c_long, b as libc::c_long)
+        libc::syscall(
+            libc::SYS_kcmp,
+            pid,
+            pid,
+            KCMP_FILE,
+            a as libc::c_long,
+            b as libc::c_long,
+        )
     };
     (ret >= 0).then_some(ret as i64)
 }
@@ -140,7 +147,10 @@ fn fdinfo_id(fd: c_int) -> Option<u64> {
     let at = text.windows(key.len()).position(|w| w == key)? + key.len();
     let mut id: u64 = 0;
     let mut any = false;
-    for &c in text[at..].iter().skip_while(|c| **c == b' ' || **c == b'\t') {
+    for &c in text[at..]
+        .iter()
+        .skip_while(|c| **c == b' ' || **c == b'\t')
+    {
         if !c.is_ascii_digit() {
             break;
         }
@@ -209,9 +219,8 @@ fn reap_ready(_role: &Guard<'static>) -> Option<usize> {
         None => {
             let mut zero = __kernel_timespec::default();
             // SAFETY: room for BATCH events; a live zero timeout.
-            let ret = unsafe {
-                raw::io_getevents(e.ctx, 0, BATCH as _, events.as_mut_ptr(), &mut zero)
-            };
+            let ret =
+                unsafe { raw::io_getevents(e.ctx, 0, BATCH as _, events.as_mut_ptr(), &mut zero) };
             ret.max(0) as usize
         }
     };
@@ -338,9 +347,8 @@ fn reap_until(role: &Guard<'static>, done: &dyn Fn() -> bool, deadline: Deadline
         let mut events = [io_event::default(); BATCH];
         // SAFETY: room for BATCH events; a live timeout. The role keeps every other reaper of
         // this context out.
-        let ret = unsafe {
-            raw::io_getevents(ctx, 1, BATCH as _, events.as_mut_ptr(), &mut timeout)
-        };
+        let ret =
+            unsafe { raw::io_getevents(ctx, 1, BATCH as _, events.as_mut_ptr(), &mut timeout) };
         SLEEPING.store(false, SeqCst);
         if ret == -(libc::EINTR as core::ffi::c_long) {
             return Reaped::Done(Err(Errno::INTR));

@@ -35,7 +35,9 @@ fn read(table: *const Entry) -> Vec<(String, i64)> {
             break;
         }
         // SAFETY: as above.
-        let name = unsafe { CStr::from_ptr(e.name) }.to_string_lossy().into_owned();
+        let name = unsafe { CStr::from_ptr(e.name) }
+            .to_string_lossy()
+            .into_owned();
         out.push((name, e.value));
     }
     out
@@ -55,7 +57,10 @@ fn rust(glibc: bool) -> Vec<(String, i64)> {
         // (8 on 32-bit arm): reading through a less aligned type is sound, so this is what
         // C must say.
         put("sizeof(struct aiocb64)", size_of::<aiocb>());
-        put("_Alignof(struct aiocb64)", align_of::<aiocb>().max(align_of::<i64>()));
+        put(
+            "_Alignof(struct aiocb64)",
+            align_of::<aiocb>().max(align_of::<i64>()),
+        );
     }
     let f = |name: &str, at: usize| (format!("offsetof(struct aiocb, {name})"), at as i64);
     v.extend([
@@ -73,7 +78,10 @@ fn rust(glibc: bool) -> Vec<(String, i64)> {
         f("RESERVED", offset_of!(aiocb, __reserved)),
     ]);
     let offset_size = if WIDE { 8 } else { 4 };
-    v.push(("sizeof(((struct aiocb *)0)->aio_offset)".into(), offset_size));
+    v.push((
+        "sizeof(((struct aiocb *)0)->aio_offset)".into(),
+        offset_size,
+    ));
     if glibc {
         let g = |name: &str, at: usize| (format!("offsetof(struct aiocb64, {name})"), at as i64);
         v.extend([
@@ -95,13 +103,25 @@ fn rust(glibc: bool) -> Vec<(String, i64)> {
     let un = offset_of!(sigevent, sigev_un);
     let s = |name: &str, at: usize| (format!("offsetof(struct sigevent, {name})"), at as i64);
     v.extend([
-        ("sizeof(struct sigevent)".into(), size_of::<sigevent>() as i64),
-        ("_Alignof(struct sigevent)".into(), align_of::<sigevent>() as i64),
+        (
+            "sizeof(struct sigevent)".into(),
+            size_of::<sigevent>() as i64,
+        ),
+        (
+            "_Alignof(struct sigevent)".into(),
+            align_of::<sigevent>() as i64,
+        ),
         s("sigev_value", offset_of!(sigevent, sigev_value)),
         s("sigev_signo", offset_of!(sigevent, sigev_signo)),
         s("sigev_notify", offset_of!(sigevent, sigev_notify)),
-        s("sigev_notify_function", un + offset_of!(abi::sigev_thread, function)),
-        s("sigev_notify_attributes", un + offset_of!(abi::sigev_thread, attribute)),
+        s(
+            "sigev_notify_function",
+            un + offset_of!(abi::sigev_thread, function),
+        ),
+        s(
+            "sigev_notify_attributes",
+            un + offset_of!(abi::sigev_thread, attribute),
+        ),
         s("THREAD_ID", un),
         ("sizeof(union sigval)".into(), size_of::<sigval>() as i64),
         ("_Alignof(union sigval)".into(), align_of::<sigval>() as i64),
@@ -161,7 +181,11 @@ fn compare(c: Vec<(String, i64)>, glibc: bool) -> Outcome {
         }
     }
     println!("    {} entries compared", c.len());
-    assert!(problems.is_empty(), "C and Rust differ:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "C and Rust differ:\n{}",
+        problems.join("\n")
+    );
     Passed
 }
 
@@ -187,8 +211,14 @@ fn main() {
     runner::run(
         "layout",
         &[
-            ("glibc: struct aiocb, aiocb64, sigevent, siginfo_t and constants", glibc),
-            ("musl: struct aiocb, sigevent, siginfo_t and constants", musl),
+            (
+                "glibc: struct aiocb, aiocb64, sigevent, siginfo_t and constants",
+                glibc,
+            ),
+            (
+                "musl: struct aiocb, sigevent, siginfo_t and constants",
+                musl,
+            ),
         ],
     )
 }
