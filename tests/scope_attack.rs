@@ -1,10 +1,13 @@
 //! Adversarial review of issue 12 (the rewritten scoped API, SharedScope/ScopeReaper,
-//! wait_with_sigmask, Event::poll_flags, posix Refused/Listed). Plain libtest:
+//! wait_with_sigmask, Event::poll_flags, posix Refused/Listed). The crate's runner:
 //!
 //!     cargo test --test scope_attack
 //!
 //! Tests named `review_*` reproduce a confirmed defect (they fail on main at 2a634c7); the
 //! others check a claim of the issue and pass.
+
+#[path = "support/runner.rs"]
+mod runner;
 
 use std::fs::File;
 use std::io::Write;
@@ -134,8 +137,6 @@ fn run_child(test: &str, mode: &str) -> std::process::ExitStatus {
         .unwrap()
 }
 
-#[test]
-#[ignore = "child process of the stack tests"]
 fn child_big_scope() {
     if let Ok(mode) = std::env::var("ATK_CHILD") {
         if mode == "setxid" {
@@ -152,7 +153,6 @@ fn child_big_scope() {
 /// thread with a 256 KiB stack dies (SIGSEGV, "has overflowed its stack") where `submit` works.
 /// The same, where the closure only *could* call `submit_prepared` (it takes the `submit`
 /// path): `#[inline(always)]` puts the 8 * N bytes in the closure's frame regardless.
-#[test]
 fn review_scope_in_submit_prepared_frame_costs_even_when_not_called() {
     let st = run_child("child_big_scope", "mixed");
     assert!(
@@ -161,7 +161,6 @@ fn review_scope_in_submit_prepared_frame_costs_even_when_not_called() {
     );
 }
 
-#[test]
 fn review_scope_in_submit_prepared_puts_n_pointers_on_the_stack() {
     let st = run_child("child_big_scope", "prepared");
     assert!(
@@ -227,12 +226,10 @@ fn ring_wraps(user_space: bool) {
     let _ = std::fs::remove_file(path);
 }
 
-#[test]
 fn ring_wraps_with_user_space_reaping() {
     ring_wraps(true);
 }
 
-#[test]
 fn ring_wraps_through_the_system_call() {
     ring_wraps(false);
 }
@@ -244,7 +241,6 @@ fn ring_wraps_through_the_system_call() {
 /// another thread; every third request is refused by the kernel (a read on a write-only
 /// descriptor: EBADF at io_submit). Every request is either ticketed exactly once and
 /// completed exactly once with its own buffer, or comes back whole.
-#[test]
 fn shared_full_and_refused_requests_are_never_lost() {
     const PER: usize = 600;
     const THREADS: usize = 3;
@@ -346,7 +342,6 @@ fn shared_full_and_refused_requests_are_never_lost() {
 /// Submission after the reaper was dropped (and from a thread after the reaper's thread
 /// ended): the scope's end still reaps, and the buffer is written before `shared_scope`
 /// returns.
-#[test]
 fn shared_submit_after_reaper_finished() {
     let data = pattern(4096, 9);
     let (path, file) = scratch("after-reaper", &data);
@@ -371,7 +366,6 @@ fn shared_submit_after_reaper_finished() {
 // ---------------------------------------------------------------------------------------------
 // Tickets of other scopes, contexts and generations.
 
-#[test]
 fn tickets_of_other_scopes_and_older_generations() {
     let quiet = quiet_eventfd();
     let mut ctx = Context::new(8).unwrap();
@@ -458,7 +452,6 @@ fn tickets_of_other_scopes_and_older_generations() {
 /// A panic inside the scope closure with an O_DIRECT read (truly asynchronous on ext4) and a
 /// poll in flight and a request prepared: the unwinding leaves `scope` only after the read
 /// has landed in the buffer and the poll was cancelled and reaped.
-#[test]
 fn panic_with_direct_read_in_flight_drains_first() {
     let data = pattern(1 << 20, 5);
     let (path, _f) = scratch("direct", &data);
@@ -565,7 +558,6 @@ fn kick_later(tid: libc::pid_t, after: Duration) -> std::thread::JoinHandle<()> 
 /// by the wait's mask interrupts it (EINTR, the handler ran), the thread's own mask is back
 /// afterwards, and the request is still there to reap. A mask that blocks it keeps the wait
 /// going (timeout, nothing reaped), leaving the signal pending.
-#[test]
 fn wait_with_sigmask_eintr_and_mask_restored() {
     // Own thread: its mask is changed.
     std::thread::spawn(|| {
@@ -650,7 +642,6 @@ fn wait_with_sigmask_eintr_and_mask_restored() {
 // ---------------------------------------------------------------------------------------------
 // Hostile values.
 
-#[test]
 fn hostile_values() {
     let data = pattern(4096, 1);
     let (path, file) = scratch("hostile", &data);
@@ -735,7 +726,6 @@ fn hostile_values() {
 
 /// The child of a fork inside a scope (POLL in flight) is refused everything and leaves the
 /// parent's request alone; its scope ends at once. The parent reaps its own completion.
-#[test]
 fn fork_inside_a_scope() {
     let quiet = quiet_eventfd();
     let mut ctx = Context::new(8).unwrap();
@@ -794,7 +784,6 @@ fn fork_inside_a_scope() {
 // ---------------------------------------------------------------------------------------------
 // posix Refused and Listed.
 
-#[test]
 fn posix_refused_and_listed_hand_back_the_control_block() {
     let (path, _f) = scratch("posix", &[0u8; 64]);
     let file = std::fs::OpenOptions::new()
@@ -865,7 +854,6 @@ fn _unused(f: &File) -> i32 {
 /// refused (a read on a write-only descriptor, EBADF), so nothing can ever be in flight: each
 /// `wait(1, Some(100 ms))` must answer EINVAL at once. Observed: some of them sleep the full
 /// timeout and return no completion; with `timeout: None` such a wait never returns.
-#[test]
 fn review_shared_reaper_waits_for_a_refused_request() {
     let wpath = std::env::temp_dir().join(format!("atk-scope-phantom-{}", std::process::id()));
     let wonly = File::create(&wpath).unwrap();
@@ -913,7 +901,6 @@ fn review_shared_reaper_waits_for_a_refused_request() {
 /// The same window with `timeout: None`: a `wait(1, None)` that passed the check blocks until
 /// some unrelated completion arrives. A watchdog releases it after 1 s by submitting a real
 /// read (so the test ends); the assertion reports that it had to.
-#[test]
 fn review_shared_reaper_wait_forever_on_a_refused_request() {
     use std::sync::atomic::AtomicU64;
     let data = pattern(64, 2);
@@ -988,7 +975,6 @@ fn review_shared_reaper_wait_forever_on_a_refused_request() {
 ///
 /// Runs in a child process: glibc's setxid broadcast interrupts every thread's system calls
 /// (EINTR), which would disturb the other tests of this binary.
-#[test]
 fn review_sigset_full_blocks_glibc_setxid() {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
@@ -1039,4 +1025,44 @@ fn setxid_body() {
         took < Duration::from_millis(500),
         "setuid() in another thread took {took:?}: held off by the wait's full mask"
     );
+}
+
+/// Every test, each skipped (with the reason) where the kernel has no AIO (qemu-user, ENOSYS
+/// targets): the crate's runner, so that a skip is counted as one.
+fn main() {
+    macro_rules! test {
+        ($f:ident) => {
+            (
+                stringify!($f),
+                (|| match linux_aio::Context::new(1) {
+                    Err(e) => {
+                        runner::skipped(format!("kernel AIO unavailable: io_setup gives {e}"))
+                    }
+                    Ok(_) => {
+                        $f();
+                        runner::Passed
+                    }
+                }) as fn() -> runner::Outcome,
+            )
+        };
+    }
+    let tests: Vec<runner::Test> = vec![
+        test!(child_big_scope),
+        test!(review_scope_in_submit_prepared_frame_costs_even_when_not_called),
+        test!(review_scope_in_submit_prepared_puts_n_pointers_on_the_stack),
+        test!(ring_wraps_with_user_space_reaping),
+        test!(ring_wraps_through_the_system_call),
+        test!(shared_full_and_refused_requests_are_never_lost),
+        test!(shared_submit_after_reaper_finished),
+        test!(tickets_of_other_scopes_and_older_generations),
+        test!(panic_with_direct_read_in_flight_drains_first),
+        test!(wait_with_sigmask_eintr_and_mask_restored),
+        test!(hostile_values),
+        test!(fork_inside_a_scope),
+        test!(posix_refused_and_listed_hand_back_the_control_block),
+        test!(review_shared_reaper_waits_for_a_refused_request),
+        test!(review_shared_reaper_wait_forever_on_a_refused_request),
+        test!(review_sigset_full_blocks_glibc_setxid),
+    ];
+    runner::run("scope_attack", &tests)
 }
