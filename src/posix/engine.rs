@@ -261,6 +261,9 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
             Ok(k) => k,
             Err(e) => return refuse(e, cb),
         };
+        // An fsync starts from `start_streams`, once nothing before it on its descriptor is
+        // pending.
+        let is_fsync = matches!(cb.op, Op::Fsync(_));
         let id = {
             let mut inner = self.inner.borrow_mut();
             let Some(index) = inner.slots.iter().position(|s| s.state == State::Free) else {
@@ -286,7 +289,7 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
         };
         if self.scope.is_none() {
             self.run_synchronously(id.index as usize);
-        } else if kind == Kind::File {
+        } else if kind == Kind::File && !is_fsync {
             self.submit_to_kernel(id.index as usize, Submit::Transfer);
         }
         self.start_streams();
@@ -455,7 +458,20 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
                     continue;
                 }
                 if !s.stream() {
-                    (true, false)
+                    // An aio_fsync covers every request queued on its descriptor before it
+                    // (POSIX), and the kernel's IOCB_CMD_FSYNC does not wait for O_DIRECT
+                    // writes in flight: it waits here until those have completed.
+                    let fd = s.cb.as_ref().map(|c| c.fd.as_raw_fd());
+                    let barrier = matches!(s.cb.as_ref().map(|c| c.op), Some(Op::Fsync(_)))
+                        && inner.slots.iter().any(|o| {
+                            o.seq < s.seq
+                                && o.cb.as_ref().map(|c| c.fd.as_raw_fd()) == fd
+                                && matches!(
+                                    o.state,
+                                    State::Queued | State::Polling(_) | State::InKernel(_)
+                                )
+                        });
+                    (!barrier, false)
                 } else {
                     let line = |o: &super::Slot<'_>| {
                         o.cb.as_ref().map(|c| (c.fd.as_raw_fd(), c.op == Op::Read))
