@@ -334,15 +334,16 @@ fn child_sigmask() -> ! {
     }
     let mut ctx = Context::new(4).expect("io_setup in child");
     let efd = eventfd();
-    // SAFETY: pthread_self has no preconditions.
-    let main = unsafe { libc::pthread_self() };
+    // SAFETY: pthread_self has no preconditions. As an integer: musl's pthread_t is a pointer,
+    // which is not Send.
+    let main = unsafe { libc::pthread_self() } as usize;
     let (plain, masked, delivered) = ctx.scope::<2, _>(|s| {
         s.submit(Request::poll(efd.as_fd(), PollFlags::IN)).unwrap();
         let plain = std::thread::scope(|t| {
             t.spawn(move || {
                 std::thread::sleep(Duration::from_millis(150));
                 // SAFETY: signals a live thread of this process.
-                unsafe { libc::pthread_kill(main, SIGUSR1) };
+                unsafe { libc::pthread_kill(main as libc::pthread_t, SIGUSR1) };
             });
             s.wait(1, Some(Duration::from_secs(10))).map(|c| c.count())
         });
@@ -351,7 +352,7 @@ fn child_sigmask() -> ! {
             t.spawn(|| {
                 std::thread::sleep(Duration::from_millis(150));
                 // SAFETY: as above.
-                unsafe { libc::pthread_kill(main, SIGUSR1) };
+                unsafe { libc::pthread_kill(main as libc::pthread_t, SIGUSR1) };
                 std::thread::sleep(Duration::from_millis(150));
                 signal(&efd);
             });
