@@ -513,6 +513,13 @@ fn chunks_against_a_full_ring() {
     let data: Vec<u8> = (0..TOTAL * 8).map(|i| (i % 253) as u8).collect();
     let file = scratch("ringfull", &data);
     let mut ctx = Context::new(40).unwrap();
+    let nr = ctx.ring_slots().unwrap_or(0) as usize;
+    if nr >= TOTAL {
+        *SKIP.lock().unwrap() = Some(format!(
+            "the kernel's ring for capacity 40 has {nr} slots (64 KiB pages): it cannot fill"
+        ));
+        return;
+    }
     let mut place = Box::new(MaybeUninit::<ScopeSlots<BIG>>::uninit());
     let slots = ScopeSlots::from_uninit(&mut place);
     let mut bufs = vec![[0u8; 8]; TOTAL];

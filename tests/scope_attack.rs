@@ -712,9 +712,14 @@ fn hostile_values() {
                 break;
             }
         }
-        let r = refused.expect("a context of capacity 1 took 512 polls");
-        assert_eq!((r.error, r.scope_full()), (Errno::AGAIN, false));
-        assert!(s.in_flight() >= 1 && s.in_flight() <= nr);
+        match refused {
+            Some(r) => {
+                assert_eq!((r.error, r.scope_full()), (Errno::AGAIN, false));
+                assert!(s.in_flight() >= 1 && s.in_flight() <= nr);
+            }
+            // A kernel with 64 KiB pages rounds the ring up to a page (2047 events).
+            None => assert!(nr >= 512, "a context of {nr} ring slots took 512 polls"),
+        }
     });
     assert!(nothing_left(&mut small));
     assert!(nothing_left(&mut ctx));
