@@ -678,19 +678,14 @@ impl<'scope, const N: usize> Inner<'scope, N> {
 }
 
 /// Elapsed time for `aio_suspend`'s timeout, from the monotonic clock.
-struct Timer(rustix::time::Timespec);
+struct Timer(Duration);
 
 impl Timer {
     fn start() -> Timer {
-        Timer(rustix::time::clock_gettime(
-            rustix::time::ClockId::Monotonic,
-        ))
+        Timer(crate::scope::now())
     }
 
     fn elapsed(&self) -> Duration {
-        let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-        let ns = (now.tv_sec - self.0.tv_sec) as i128 * 1_000_000_000
-            + (now.tv_nsec - self.0.tv_nsec) as i128;
-        Duration::from_nanos(ns.max(0) as u64)
+        crate::scope::now().saturating_sub(self.0)
     }
 }

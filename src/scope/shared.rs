@@ -168,8 +168,8 @@ const SUBMITTING: u64 = 1 << 32;
 /// How long a reaper waits at a time while a request it may need is still being submitted.
 const REFUSAL_SLICE: Duration = Duration::from_millis(1);
 
-/// The monotonic clock, as a duration since its epoch.
-fn now() -> Duration {
+/// The monotonic clock, as a duration since its epoch (the POSIX layer's timeouts use it too).
+pub(crate) fn now() -> Duration {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
