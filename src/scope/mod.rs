@@ -30,8 +30,8 @@ use crate::owner::{ForkCheck, Owner};
 use crate::raw::iocb;
 use crate::request::{Buffer, Request};
 
-pub use shared::{ScopeReaper, SharedCompletions, SharedScope};
 pub(crate) use shared::now;
+pub use shared::{ScopeReaper, SharedCompletions, SharedScope};
 
 /// Requests per `io_submit` in [`Scope::submit_prepared`]: its pointer array is on the stack.
 const SUBMIT_CHUNK: usize = 256;
