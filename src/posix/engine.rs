@@ -230,7 +230,12 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
         let targets: [bool; N] = {
             let inner = self.inner.borrow();
             core::array::from_fn(|i| {
-                matches!(inner.slots[i].state, State::Queued | State::Polling(_))
+                let s = &inner.slots[i];
+                // An fsync held behind earlier requests on its descriptor is not cancelled:
+                // it runs once they complete, as it would have had the kernel taken it.
+                let held_fsync = s.state == State::Queued
+                    && matches!(s.cb.as_ref().map(|c| c.op), Some(Op::Fsync(_)));
+                matches!(s.state, State::Queued | State::Polling(_)) && !held_fsync
             })
         };
         self.cancel_slots(&targets, true);
@@ -239,6 +244,7 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
             match scope.wait(1.min(scope.in_flight()), None) {
                 Ok(completions) => {
                     self.absorb(completions);
+                    self.start_streams();
                 }
                 Err(Errno::INTR) => {}
                 Err(_) => return, // the scope's own drain takes over
