@@ -923,6 +923,7 @@ fn last_resort_when_destroy_fails_too() {
     };
     aborts(|| {
         let f = Scratch::new("last-resort-scope");
+        f.unlink_now(); // this child aborts: no Drop runs
         let mut buf = vec![0u8; 1 << 20];
         let mut ctx = Context::new(8).unwrap();
         ctx.set_user_space_reaping(false);

@@ -568,7 +568,12 @@ fn grandchildren_and_own_contexts() -> Outcome {
 // process-wide one made before forking.
 static F: std::sync::OnceLock<Scratch> = std::sync::OnceLock::new();
 fn f_ref() -> &'static Scratch {
-    F.get_or_init(|| file_with("shared", 256, 11))
+    F.get_or_init(|| {
+        // A static is never dropped: no name left behind.
+        let f = file_with("shared", 256, 11);
+        f.unlink_now();
+        f
+    })
 }
 
 /// Fork inside a scope on context A; the child makes its own context B and a scope on it, and

@@ -860,9 +860,11 @@ fn _unused(f: &File) -> i32 {
 /// `io_submit`, and uncounts it only after the kernel refused it. A reaper whose
 /// `wait(1, ..)` runs in that window passes the "min exceeds what is in flight" check and
 /// then waits in the kernel for a request that never existed. Here every submission is
-/// refused (a read on a write-only descriptor, EBADF), so nothing can ever be in flight: each
-/// `wait(1, Some(100 ms))` must answer EINVAL at once. Observed: some of them sleep the full
-/// timeout and return no completion; with `timeout: None` such a wait never returns.
+/// refused (a read on a write-only descriptor, EBADF), so nothing can ever be in flight.
+/// Observed before the fix: with `timeout: None` such a wait never returned. Now a
+/// `wait(1, Some(100 ms))` answers EINVAL, or (overlapping a submission still inside
+/// `io_submit`) waits out its timeout in 1 ms slices: each must end within its timeout plus
+/// scheduling slack, and none may hand out a completion.
 fn review_shared_reaper_waits_for_a_refused_request() {
     let wpath = std::env::temp_dir().join(format!("atk-scope-phantom-{}", std::process::id()));
     let wonly = File::create(&wpath).unwrap();
@@ -884,7 +886,16 @@ fn review_shared_reaper_waits_for_a_refused_request() {
             let (mut phantom, mut einval) = (0, 0);
             let t0 = Instant::now();
             while t0.elapsed() < Duration::from_secs(3) && phantom < 3 {
-                match reaper.wait(1, Some(Duration::from_millis(100))) {
+                let started = Instant::now();
+                let got = reaper.wait(1, Some(Duration::from_millis(100)));
+                // Generous: a loaded machine may not run the reaper for a while, but a wait
+                // that outlives its timeout by seconds is one that does not end.
+                assert!(
+                    started.elapsed() < Duration::from_secs(5),
+                    "a wait(1, 100 ms) took {:?}",
+                    started.elapsed()
+                );
+                match got {
                     Err(Errno::INVAL) => einval += 1,
                     Err(Errno::INTR) => {}
                     Ok(cs) => {
@@ -1048,6 +1059,7 @@ fn main() {
                         runner::skipped(format!("kernel AIO unavailable: io_setup gives {e}"))
                     }
                     Ok(_) => {
+                        *SKIP.lock().unwrap() = None; // nothing left by an earlier test that panicked
                         $f();
                         match SKIP.lock().unwrap().take() {
                             Some(why) => runner::skipped(why),

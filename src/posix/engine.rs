@@ -75,6 +75,21 @@ const ANON_INODE_FS_MAGIC: u32 = 0x0904_1934;
 
 /// `EINVAL` unless `fd` is an anonymous-inode descriptor such as an eventfd (see
 /// [`Notify::Eventfd`]).
+/// A request not yet finished: queued, waiting for readiness, or in the kernel.
+fn pending(state: State) -> bool {
+    matches!(
+        state,
+        State::Queued | State::Polling(_) | State::InKernel(_)
+    )
+}
+
+/// The file `fd` names, as `(st_dev, st_ino)`; `None` if `fstat` fails (then only the
+/// descriptor number ties requests to it).
+fn file_of(fd: BorrowedFd<'_>) -> Option<(u64, u64)> {
+    let st = rustix::fs::fstat(fd).ok()?;
+    Some((st.st_dev as u64, st.st_ino as u64))
+}
+
 fn check_eventfd(fd: BorrowedFd<'_>) -> Result<(), Errno> {
     let fs = rustix::fs::fstatfs(fd)?;
     // f_type is a signed or unsigned word depending on the architecture; the magic is 32 bits.
@@ -286,6 +301,19 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
             slot.ready = false;
             slot.seq = seq;
             slot.state = State::Queued;
+            slot.file = None;
+            if is_fsync {
+                // POSIX: the fsync covers the requests queued before it on the *file*, through
+                // whatever descriptor (a `dup`, a second `open`). One `fstat` per pending
+                // request, made only here: fsyncs are rare and cost a disk flush anyway.
+                slot.file = file_of(cb.fd);
+                for o in inner.slots.iter_mut() {
+                    if o.file.is_none() && o.seq < seq && pending(o.state) {
+                        o.file = o.cb.as_ref().and_then(|c| file_of(c.fd));
+                    }
+                }
+            }
+            let slot = &mut inner.slots[index];
             slot.cb = Some(cb);
             self.id(index, slot.generation)
         };
@@ -467,15 +495,15 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
                     // An aio_fsync covers every request queued on its descriptor before it
                     // (POSIX), and the kernel's IOCB_CMD_FSYNC does not wait for O_DIRECT
                     // writes in flight: it waits here until those have completed.
+                    // The same file: the same descriptor number, or the same (device, inode)
+                    // (recorded when the fsync was queued).
                     let fd = s.cb.as_ref().map(|c| c.fd.as_raw_fd());
                     let barrier = matches!(s.cb.as_ref().map(|c| c.op), Some(Op::Fsync(_)))
                         && inner.slots.iter().any(|o| {
                             o.seq < s.seq
-                                && o.cb.as_ref().map(|c| c.fd.as_raw_fd()) == fd
-                                && matches!(
-                                    o.state,
-                                    State::Queued | State::Polling(_) | State::InKernel(_)
-                                )
+                                && pending(o.state)
+                                && (o.cb.as_ref().map(|c| c.fd.as_raw_fd()) == fd
+                                    || (s.file.is_some() && o.file == s.file))
                         });
                     (!barrier, false)
                 } else {

@@ -27,8 +27,14 @@
 //!   `EOPNOTSUPP` (a write that has transferred part of its data completes with that count).
 //!   A FIFO that no writer has opened yet reports no readiness until a writer has come and gone,
 //!   so a read on it waits for that, as any poll-based event loop does (`read` would return 0).
-//! - `aio_fsync` needs a descriptor open for writing (`EBADF` otherwise, as glibc says);
-//!   `aio_reqprio` above [`AIO_PRIO_DELTA_MAX`] is `EINVAL`.
+//! - `aio_fsync` needs a descriptor open for writing (`EBADF` otherwise, as glibc says). It
+//!   covers every request queued before it on the same file, through any descriptor (the same
+//!   number, a `dup`, another `open` of the file: compared by device and inode), and the
+//!   kernel's fsync does not wait for `O_DIRECT` writes in flight: the layer holds the fsync
+//!   (in progress) until those requests have completed, then hands it to the kernel. The
+//!   descriptor must name the same file until the fsync completes (as for every request: it
+//!   is borrowed for the layer's life).
+//! - `aio_reqprio` above [`AIO_PRIO_DELTA_MAX`] is `EINVAL`.
 //! - Without kernel AIO (`ENOSYS`: qemu-user, `CONFIG_AIO=n`, targets without an architecture
 //!   module) every request runs synchronously when submitted, and everything else behaves the
 //!   same: a stream read waits for data and a stream write goes on until done, blocking the
@@ -36,8 +42,9 @@
 
 //! # What can be cancelled
 //! POSIX leaves it to the implementation. Here: requests the layer has not handed to the kernel
-//! (queued behind earlier requests on the same stream, or waiting for ring space) and requests
-//! waiting for readiness (the POLL phase). A request the kernel is executing (file I/O, fsync,
+//! (queued behind earlier requests on the same stream, an `aio_fsync` held behind earlier
+//! requests on its file, or waiting for ring space) and requests waiting for readiness (the
+//! POLL phase). A request the kernel is executing (file I/O, fsync,
 //! a transfer), and a stream write that has transferred part of its data, are in progress:
 //! [`CancelStatus::NotCanceled`]. A completed one, including one that completes while
 //! `aio_cancel` takes the kernel's latest completions, is [`CancelStatus::AllDone`].
@@ -46,9 +53,10 @@
 //! There is no thread: the layer advances whenever it is called (`aio_error`, `aio_suspend`,
 //! `aio_cancel`, `lio_listio`, [`Aio::progress`]). [`Aio::eventfd`] becomes readable whenever
 //! a kernel request of the layer completes, for event loops that want to call `progress` then.
-//! When `with`'s closure returns, requests that can be cancelled are, a stream write that has
-//! transferred part of its data completes with that count, and the layer waits for the rest,
-//! notifying each as it completes. A notification callback that panics leaves the layer
+//! When `with`'s closure returns, requests that can be cancelled are (except a held
+//! `aio_fsync`: it runs once the requests it waits for have completed, as the caller asked), a
+//! stream write that has transferred part of its data completes with that count, and the layer
+//! waits for the rest, notifying each as it completes. A notification callback that panics leaves the layer
 //! consistent: the completions it was handed with are taken by the next call.
 
 //! # Ids, scopes and fork
@@ -315,6 +323,10 @@ struct Slot<'scope> {
     generation: u32,
     /// Submission order, for stream fairness.
     seq: u64,
+    /// The file the descriptor names, `(st_dev, st_ino)`: filled when an `aio_fsync` is queued,
+    /// for it and for every request still pending before it, so that the fsync also waits for
+    /// requests made through another descriptor of the same file (see `Engine::enqueue`).
+    file: Option<(u64, u64)>,
 }
 
 impl Slot<'_> {
@@ -411,6 +423,7 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
                     state: State::Free,
                     generation: 0,
                     seq: 0,
+                    file: None,
                 }),
                 next_seq: 0,
                 orphans: [None; N],

@@ -37,6 +37,12 @@ impl Scratch {
         Scratch { file, path }
     }
 
+    /// Removes the file's name now, keeping it open: for a scratch file that no `Drop` will
+    /// clean up (held in a `static`, or used by a child process that aborts or `_exit`s).
+    pub fn unlink_now(&self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+
     /// The descriptor, as an `iocb` wants it.
     pub fn fd(&self) -> u32 {
         self.file.as_raw_fd() as u32

@@ -120,6 +120,10 @@ pub struct Slot {
     /// A cancelled POLL whose completion is still to come: the slot stays taken until then.
     pub orphan: bool,
     pub seq: u64,
+    /// The file `fd` names, `(st_dev, st_ino)`, recorded when an fsync is queued, for it and
+    /// for every request live before it: the fsync also waits for requests made through
+    /// another descriptor of the file (`kernel::may_start`).
+    pub file: Option<(u64, u64)>,
     pub notify: Notify,
     /// The `lio_listio` list this request counts toward, or `NONE`.
     pub list: u32,
@@ -150,6 +154,7 @@ impl Slot {
             ready: false,
             orphan: false,
             seq: 0,
+            file: None,
             notify: Notify::None,
             list: NONE,
             next: NONE,

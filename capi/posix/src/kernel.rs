@@ -292,14 +292,17 @@ impl Engine {
     }
 
     /// True if queued slot `i` may go to the kernel now: no earlier request on its stream and
-    /// direction (streams), no earlier request on its descriptor at all (syncs).
+    /// direction (streams), no earlier request on its file at all, through any descriptor
+    /// (syncs: the same number, or the same device and inode).
     fn may_start(&self, i: usize) -> bool {
         let s = &self.slots[i];
         let barrier = matches!(s.op, Op::Fsync | Op::Fdsync);
         let mut j = self.live_head;
         while j != NONE && j as usize != i {
             let o = &self.slots[j as usize];
-            if o.fd == s.fd && (barrier || (s.stream() && o.stream() && o.op == s.op)) {
+            let same_file = o.fd == s.fd || (s.file.is_some() && o.file == s.file);
+            if (barrier && same_file) || (o.fd == s.fd && s.stream() && o.stream() && o.op == s.op)
+            {
                 return false;
             }
             j = o.next;
@@ -435,4 +438,16 @@ impl Engine {
             AIO_ALLDONE
         }
     }
+}
+
+/// The file `fd` names, as `(st_dev, st_ino)`; `None` if `fstat` fails (then only the
+/// descriptor number ties requests to it).
+pub fn file_of(fd: c_int) -> Option<(u64, u64)> {
+    // SAFETY: an all-zero `stat` is valid, and fstat only writes it.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: `st` is writable; an invalid descriptor is an error, not undefined behaviour.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return None;
+    }
+    Some((st.st_dev as u64, st.st_ino as u64))
 }

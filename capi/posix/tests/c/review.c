@@ -265,6 +265,41 @@ static void dup2_over(void)
 	}
 }
 
+/* Review (fsync barrier): an aio_fsync covers the requests queued before it on the file, through
+ * any descriptor. A write waits on a full pipe; an fsync through a dup() of the pipe's write end
+ * is held (in progress) until the write is cancelled, then fails as fsync of a pipe does. */
+static void fsync_dup(void)
+{
+	const char *id = "fsync-dup", *text = "aio_fsync through a dup() waits for the file's earlier write";
+	NEEDS_ASYNC(id, text) {
+		static char data[100];
+		int p[2];
+		if (pipe(p))
+			exit(1);
+		fcntl(p[1], F_SETFL, O_NONBLOCK);
+		static char chunk[65536];
+		while (write(p[1], chunk, sizeof chunk) > 0)
+			;
+		int w2 = dup(p[1]);
+		struct aiocb wr, fs;
+		setup_cb(&wr, p[1], data, sizeof data, 0);
+		setup_cb(&fs, w2, NULL, 0, 0);
+		int a = aio_write(&wr), b = aio_fsync(O_SYNC, &fs);
+		sleep_ms(50);
+		int held = aio_error(&fs);
+		aio_cancel(p[1], &wr);
+		wait_done(&wr);
+		wait_done(&fs);
+		int after = aio_error(&fs);
+		OURS(id, text, a == 0 && b == 0 && held == EINPROGRESS && after == EINVAL,
+		     "aio_write %d, aio_fsync %d; the fsync while the write waited: %s; then: %s", a, b,
+		     held == EINPROGRESS ? "in progress" : strerror(held), strerror(after));
+		close(w2);
+		close(p[0]);
+		close(p[1]);
+	}
+}
+
 /* Review defect 5: at most one service thread, however the first call goes (in a fresh
  * process whose first call asks for the service thread). */
 static int threads(void)
@@ -386,6 +421,7 @@ int main(int argc, char **argv)
 	eventfd_closed();
 	callbacks();
 	dup2_over();
+	fsync_dup();
 	lio_again();
 	/* Last: each child's kernel AIO context counts toward fs.aio-max-nr until the kernel has
 	 * torn it down, a moment after the child exits; io_setup meanwhile may say EAGAIN. */
