@@ -534,26 +534,46 @@ fn fifo_probe() -> Outcome {
     });
     let mut pctx = posix::context(8).unwrap();
     for len in [70_000usize, 200_000, 1 << 20] {
-        let r2 =
-            std::fs::File::open("/proc/self/fd/".to_string() + &w.as_raw_fd().to_string()).unwrap();
+        // The reader drains the FIFO until told to stop, and is always joined: a reader left
+        // behind would compete with the reads below, and a transfer the layer makes right after
+        // a readiness report (no RWF_NOWAIT for FIFOs here) would block if it took the data
+        // first (the descriptor is not O_NONBLOCK): the hang the i686 6.1 guest once showed.
+        use std::os::unix::fs::OpenOptionsExt;
+        let r2 = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open("/proc/self/fd/".to_string() + &w.as_raw_fd().to_string())
+            .unwrap();
         let data = vec![1u8; len];
-        let reader = std::thread::spawn(move || {
-            let mut got = 0;
-            let mut buf = vec![0u8; 30_000];
-            while got < len {
-                got += rustix::io::read(&r2, &mut buf).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                let mut got = 0;
+                let mut buf = vec![0u8; 30_000];
+                loop {
+                    match rustix::io::read(&r2, &mut buf) {
+                        Ok(n) => got += n,
+                        Err(Errno::AGAIN) if stop.load(std::sync::atomic::Ordering::SeqCst) => {
+                            break got
+                        }
+                        Err(Errno::AGAIN) => std::thread::sleep(Duration::from_millis(1)),
+                        Err(e) => panic!("reader: {e}"),
+                    }
+                }
             }
-            got
         });
         let r = posix::with::<2, _>(pctx.as_mut(), |aio| {
             let id = aio.aio_write(Aiocb::write(w.as_fd(), &data, 0)).unwrap();
             settle(aio, id, Duration::from_secs(5));
-            aio.aio_return(id).unwrap().result
+            aio.aio_return(id).map(|r| r.result)
         });
-        println!("posix aio_write of {len} to the FIFO with a reader thread: {r:?}");
-        if r == Ok(Ok(len)) {
-            reader.join().unwrap();
-        } else {
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let drained = reader.join().unwrap();
+        println!(
+            "posix aio_write of {len} to the FIFO with a reader thread: {r:?} ({drained} read)"
+        );
+        if r != Ok(Ok(Ok(len))) {
             break;
         }
     }

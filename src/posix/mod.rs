@@ -21,7 +21,11 @@
 //!   on descriptors where that cannot block: pipes, FIFOs and byte-stream sockets in chunks of
 //!   `PIPE_BUF` (the room a writable pipe always has), datagram and seqpacket sockets one whole
 //!   message at a time (never split). A terminal or other character device there fails with
-//!   `EOPNOTSUPP` rather than block a call.
+//!   `EOPNOTSUPP` rather than block a call. That "cannot block" assumes the layer is the
+//!   descriptor's only reader (writer): if another thread or process takes the data (the room)
+//!   between the report and the transfer, a descriptor without `O_NONBLOCK` blocks the call
+//!   until it can go on, as a blocking `read` after `poll` does in any event loop; with
+//!   `O_NONBLOCK` the transfer finds `EAGAIN` and waits for readiness again.
 //! - Where the kernel cannot POLL a descriptor (files that wait on two queues: a FIFO opened
 //!   for both reading and writing, terminals), a request that would have to wait fails with
 //!   `EOPNOTSUPP` (a write that has transferred part of its data completes with that count).

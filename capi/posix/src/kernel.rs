@@ -14,11 +14,15 @@
 //!   and byte-stream sockets `PIPE_BUF` bytes at a time, datagram and seqpacket sockets a whole
 //!   message. Anything else (a terminal) fails with `EOPNOTSUPP` rather than block a call; so
 //!   does a request that would have to wait on a descriptor the kernel cannot POLL (a FIFO open
-//!   for reading and writing).
+//!   for reading and writing). "Cannot block" assumes no other reader (writer) of the file
+//!   takes the data (the room) between the report and the transfer; one that does makes the
+//!   transfer block the calling thread unless the file is `O_NONBLOCK` (then it finds `EAGAIN`
+//!   and waits for readiness again).
 //! - Zero-byte requests and requests on listening sockets never wait.
 //! - `aio_fsync` is a barrier, as POSIX asks ("I/O operations ... queued at the time of the
-//!   call"): it reaches the kernel once every request queued before it on the descriptor has
-//!   completed.
+//!   call"): it reaches the kernel once every request queued before it on the file has
+//!   completed, through any descriptor (the same number, a `dup`, another `open`: device and
+//!   inode compared, see `file_of`).
 //!
 //! What `aio_cancel` can cancel: requests the library holds (queued behind others) and requests
 //! waiting for readiness (their POLL is cancelled; no data has moved). A request the kernel is
