@@ -34,7 +34,7 @@ const USAGE: &str = "\
 usage: linux-aio-bench [--quick] [--json] [--reps N] [--sample-ms MS]
                        [--only poll,buffered,direct,setup,threads] [--competitors KEY,...]
                        [--case CASE,...] [--data-dir DIR] [--count N]
-  --quick         5 repetitions of ~25 ms samples (about 20 s) instead of 15 of ~120 ms
+  --quick         5 repetitions of ~25 ms samples (about 20 s) instead of 45 of ~40 ms
   --json          print the figures as JSON instead of tables
   --only          run only these scenarios: poll, buffered, direct, setup, threads
   --competitors   run only these competitors: linux-aio-ring, linux-aio-syscall,
@@ -62,8 +62,13 @@ fn parse_options() -> Result<Options, String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut o = Options {
         json: false,
-        reps: 15,
-        sample_ms: 120,
+        // Many short samples rather than few long ones: on a shared VM single samples vary by
+        // 10-20% (per-repetition ratios of 0.8-1.2 between two identical loops), mostly in
+        // bursts that a median of more samples discards. 15 x 120 ms gave ratios of medians
+        // that moved by 2-3% from run to run for two loops with the same code (the ring path
+        // and the C floor); 45 x 40 ms, the same time per competitor, about half that.
+        reps: 45,
+        sample_ms: 40,
         setup_iterations: 4,
         scenarios: Scenario::ALL.to_vec(),
         competitors: Competitor::ALL.to_vec(),
