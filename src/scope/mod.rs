@@ -153,8 +153,8 @@ impl Context {
     ///
     /// Buffers must be declared outside the closure: requests borrow them for the whole scope.
     ///
-    /// The `N` slots live in this function's stack frame, about 170 bytes each on 64-bit
-    /// targets (a [`ScopeSlots<N>`]): 170 KiB for `N = 1024`. For large scopes, or to keep the
+    /// The `N` slots live in this function's stack frame, 148 bytes each on 64-bit targets (a
+    /// [`ScopeSlots<N>`]): 148 KiB for `N = 1024`. For large scopes, or to keep the
     /// stack small, lend the slots instead with [`Context::scope_in`].
     ///
     /// ```
