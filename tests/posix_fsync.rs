@@ -18,7 +18,7 @@ use linux_aio::posix::{self, Aiocb, CancelStatus, Id, ListMode, Notify, SyncMode
 use linux_aio::{Context, Errno};
 use runner::Outcome::Skipped;
 use runner::{Outcome, Passed};
-use scratch::Scratch;
+use scratch::{aligned, open_direct, Scratch};
 
 const TESTS: &[runner::Test] = &[
     (
@@ -73,20 +73,24 @@ fn ctx(n: u32) -> Option<Context> {
     posix::context(n).expect("io_setup")
 }
 
-fn aligned(storage: &mut Vec<u8>, len: usize) -> &mut [u8] {
-    storage.resize(len + 4096, 0);
-    let off = storage.as_ptr().align_offset(4096);
-    &mut storage[off..off + len]
+/// [`big_direct`], or the test is skipped: no O_DIRECT here.
+macro_rules! need_direct {
+    ($tag:expr) => {
+        match big_direct($tag) {
+            Some(x) => x,
+            None => return Skipped("O_DIRECT unsupported here".into()),
+        }
+    };
 }
 
-fn open_direct(path: &std::path::Path) -> Option<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(path)
-        .ok()
+/// A context of 16 (as `Some`, for `posix::with`), or the test is skipped: no kernel AIO.
+macro_rules! need_ctx {
+    () => {
+        match ctx(16) {
+            Some(c) => Some(c),
+            None => return Skipped("no kernel AIO (ENOSYS)".into()),
+        }
+    };
 }
 
 const BIG: usize = 64 << 20;
@@ -118,13 +122,8 @@ fn race_fsync_vs_write(
     make_sync_fd: impl Fn(&Scratch, &std::fs::File) -> OwnedFd,
     tag: &str,
 ) -> Outcome {
-    let mut ctx = ctx(16);
-    if ctx.is_none() {
-        return Skipped("ENOSYS".into());
-    }
-    let Some((s, file)) = big_direct(tag) else {
-        return Skipped("no O_DIRECT".into());
-    };
+    let mut ctx = need_ctx!();
+    let (s, file) = need_direct!(tag);
     let other = make_sync_fd(&s, &file);
     let mut storage = Vec::new();
     let buf = aligned(&mut storage, BIG);
@@ -184,13 +183,8 @@ fn second_open_fsync_covers_earlier_write() -> Outcome {
 
 /// A write in flight on file A does not hold an fsync of file B.
 fn other_file_fsync_not_held() -> Outcome {
-    let mut ctx = ctx(16);
-    if ctx.is_none() {
-        return Skipped("ENOSYS".into());
-    }
-    let Some((_s, file)) = big_direct("other-a") else {
-        return Skipped("no O_DIRECT".into());
-    };
+    let mut ctx = need_ctx!();
+    let (_s, file) = need_direct!("other-a");
     let b = Scratch::new("other-b");
     let mut storage = Vec::new();
     let buf = aligned(&mut storage, BIG);
@@ -229,13 +223,8 @@ fn other_file_fsync_not_held() -> Outcome {
 /// A held fsync: aio_error and aio_return say EINPROGRESS; aio_suspend honours 0 and a short
 /// timeout, and wakes for its completion.
 fn held_fsync_status_and_suspend() -> Outcome {
-    let mut ctx = ctx(16);
-    if ctx.is_none() {
-        return Skipped("ENOSYS".into());
-    }
-    let Some((_s, file)) = big_direct("status") else {
-        return Skipped("no O_DIRECT".into());
-    };
+    let mut ctx = need_ctx!();
+    let (_s, file) = need_direct!("status");
     let mut storage = Vec::new();
     let buf = aligned(&mut storage, BIG);
     let buf = &*buf;
@@ -292,13 +281,8 @@ fn held_fsync_status_and_suspend() -> Outcome {
 /// aio_cancel of the held fsync: AIO_CANCELED, ECANCELED, notified exactly once; the earlier
 /// write goes on.
 fn cancel_held_fsync() -> Outcome {
-    let mut ctx = ctx(16);
-    if ctx.is_none() {
-        return Skipped("ENOSYS".into());
-    }
-    let Some((_s, file)) = big_direct("cancel") else {
-        return Skipped("no O_DIRECT".into());
-    };
+    let mut ctx = need_ctx!();
+    let (_s, file) = need_direct!("cancel");
     let mut storage = Vec::new();
     let buf = aligned(&mut storage, BIG);
     let buf = &*buf;
@@ -350,13 +334,8 @@ fn cancel_held_fsync() -> Outcome {
 /// the kernel after the write (the layer's eventfd counts two kernel completions), is notified
 /// once, and with() returns.
 fn layer_end_runs_held_fsync() -> Outcome {
-    let mut ctx = ctx(16);
-    if ctx.is_none() {
-        return Skipped("ENOSYS".into());
-    }
-    let Some((_s, file)) = big_direct("end") else {
-        return Skipped("no O_DIRECT".into());
-    };
+    let mut ctx = need_ctx!();
+    let (_s, file) = need_direct!("end");
     let mut storage = Vec::new();
     let buf = aligned(&mut storage, BIG);
     let buf = &*buf;
@@ -399,13 +378,8 @@ fn layer_end_runs_held_fsync() -> Outcome {
 
 /// lio_listio(WAIT, [write, fdatasync, fsync]) on one file.
 fn lio_writes_then_two_fsyncs() -> Outcome {
-    let mut ctx = ctx(16);
-    if ctx.is_none() {
-        return Skipped("ENOSYS".into());
-    }
-    let Some((_s, file)) = big_direct("lio") else {
-        return Skipped("no O_DIRECT".into());
-    };
+    let mut ctx = need_ctx!();
+    let (_s, file) = need_direct!("lio");
     let mut storage = Vec::new();
     let buf = aligned(&mut storage, BIG);
     let buf = &*buf;
@@ -437,10 +411,7 @@ fn lio_writes_then_two_fsyncs() -> Outcome {
 /// cancelling the write releases the fsync, which fails EINVAL (the kernel has no fsync for a
 /// pipe), as it does with nothing ahead.
 fn fsync_behind_cancelled_stream_write() -> Outcome {
-    let mut ctx = ctx(16);
-    if ctx.is_none() {
-        return Skipped("ENOSYS".into());
-    }
+    let mut ctx = need_ctx!();
     let (_r, w) = pipe_full();
     let data = [1u8; 100];
     let calls = Cell::new(0);
@@ -474,10 +445,7 @@ fn fsync_behind_cancelled_stream_write() -> Outcome {
 }
 
 fn cancel_none_with_held_fsync_on_pipe() -> Outcome {
-    let mut ctx = ctx(16);
-    if ctx.is_none() {
-        return Skipped("ENOSYS".into());
-    }
+    let mut ctx = need_ctx!();
     let (_r, w) = pipe_full();
     let data = [1u8; 100];
     let calls = RefCell::new(Vec::new());
@@ -511,10 +479,7 @@ fn cancel_none_with_held_fsync_on_pipe() -> Outcome {
 /// pipe stays full): the end must not hang; the write is cancelled, the fsync then runs (and
 /// fails EINVAL): each notified once.
 fn layer_end_with_held_fsync_on_full_pipe() -> Outcome {
-    let mut ctx = ctx(16);
-    if ctx.is_none() {
-        return Skipped("ENOSYS".into());
-    }
+    let mut ctx = need_ctx!();
     let (_r, w) = pipe_full();
     let data = [1u8; 100];
     let calls = Cell::new(0);
@@ -581,13 +546,8 @@ fn fsync_behind_ring_full_queue() -> Outcome {
 /// An O_DIRECT write the kernel refuses at submission (misaligned: EINVAL) does not hold the
 /// fsync behind it.
 fn fsync_after_refused_write() -> Outcome {
-    let mut ctx = ctx(16);
-    if ctx.is_none() {
-        return Skipped("ENOSYS".into());
-    }
-    let Some((_s, file)) = big_direct("refused") else {
-        return Skipped("no O_DIRECT".into());
-    };
+    let mut ctx = need_ctx!();
+    let (_s, file) = need_direct!("refused");
     let data = [1u8; 3];
     posix::with::<4, _>(ctx.as_mut(), |aio| {
         let w = aio.aio_write(Aiocb::write(file.as_fd(), &data, 1)).unwrap();
@@ -606,10 +566,7 @@ fn fsync_after_refused_write() -> Outcome {
 /// through the same descriptor is held behind it, but one through a dup() of it (the same open
 /// file) goes to the kernel at once.
 fn dup_fd_fsync_is_held_like_the_original() -> Outcome {
-    let mut ctx = ctx(16);
-    if ctx.is_none() {
-        return Skipped("ENOSYS".into());
-    }
+    let mut ctx = need_ctx!();
     let (_r, w) = pipe_full();
     let w2 = rustix::io::dup(&w).unwrap();
     let data = [1u8; 100];
@@ -642,10 +599,7 @@ fn dup_fd_fsync_is_held_like_the_original() -> Outcome {
 /// through the second is held behind it until the write is cancelled.
 fn second_open_of_a_fifo_is_held() -> Outcome {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut ctx = ctx(16);
-    if ctx.is_none() {
-        return Skipped("ENOSYS".into());
-    }
+    let mut ctx = need_ctx!();
     let s = Scratch::new("fifo");
     s.unlink_now();
     let path = std::ffi::CString::new(s.path.as_os_str().as_encoded_bytes()).unwrap();
@@ -697,13 +651,8 @@ fn second_open_of_a_fifo_is_held() -> Outcome {
 /// Seven fsyncs held behind one 64 MiB write and one cancel(None) in between: the end runs the
 /// rest, each notified once, with two kernel completions per fsync + write counted.
 fn many_held_fsyncs_at_layer_end() -> Outcome {
-    let mut ctx = ctx(16);
-    if ctx.is_none() {
-        return Skipped("ENOSYS".into());
-    }
-    let Some((_s, file)) = big_direct("many") else {
-        return Skipped("no O_DIRECT".into());
-    };
+    let mut ctx = need_ctx!();
+    let (_s, file) = need_direct!("many");
     let mut storage = Vec::new();
     let buf = aligned(&mut storage, BIG);
     let buf = &*buf;

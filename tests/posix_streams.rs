@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use linux_aio::posix::{self, Aio, Aiocb, CancelStatus, Id, ListMode, Notify, SyncMode};
 use linux_aio::{Context, Errno};
-use scratch::Scratch;
+use scratch::{aligned, open_direct, Scratch};
 
 enum Outcome {
     Passed,
@@ -308,23 +308,6 @@ fn set_pipe_size(fd: &OwnedFd, size: i32) {
     // SAFETY: fcntl on a descriptor we own.
     let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, size) };
     assert!(r >= size, "F_SETPIPE_SZ");
-}
-
-/// A buffer of `len` bytes aligned to 4096, inside `storage`.
-fn aligned(storage: &mut Vec<u8>, len: usize) -> &mut [u8] {
-    storage.resize(len + 4096, 0);
-    let off = storage.as_ptr().align_offset(4096);
-    &mut storage[off..off + len]
-}
-
-fn open_direct(path: &std::path::Path) -> Option<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(path)
-        .ok()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ use std::time::Duration;
 use linux_aio::{Buffer, Context, Errno, ReadVecs, Request, ScopedCancel};
 use runner::{skipped, Outcome, Passed};
 use rustix::io::IoSliceMut;
-use scratch::Scratch;
+use scratch::{aligned, Scratch};
 
 fn main() {
     runner::run(
@@ -98,12 +98,6 @@ fn ctx() -> Result<Context, Outcome> {
         Err(Errno::NOSYS) => Err(skipped("no kernel AIO (ENOSYS)")),
         Err(e) => panic!("io_setup: {e}"),
     }
-}
-
-fn aligned(storage: &mut Vec<u8>, len: usize) -> &mut [u8] {
-    storage.resize(len + 4096, 0);
-    let off = storage.as_ptr().align_offset(4096);
-    &mut storage[off..off + len]
 }
 
 /// After the scope: the read must be complete (all FILL), and nothing may write afterwards.

@@ -55,6 +55,24 @@ impl Drop for Scratch {
     }
 }
 
+/// A buffer of `len` bytes aligned to 4096 (what `O_DIRECT` wants), inside `storage`.
+pub fn aligned(storage: &mut Vec<u8>, len: usize) -> &mut [u8] {
+    storage.resize(len + 4096, 0);
+    let off = storage.as_ptr().align_offset(4096);
+    &mut storage[off..off + len]
+}
+
+/// `path` opened for reading and writing with `O_DIRECT`; `None` where the file system refuses it.
+pub fn open_direct(path: &std::path::Path) -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+        .ok()
+}
+
 /// A non-blocking eventfd with a zero counter.
 pub fn eventfd() -> OwnedFd {
     let flags = rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK;
