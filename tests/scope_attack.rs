@@ -861,10 +861,12 @@ fn _unused(f: &File) -> i32 {
 /// `wait(1, ..)` runs in that window passes the "min exceeds what is in flight" check and
 /// then waits in the kernel for a request that never existed. Here every submission is
 /// refused (a read on a write-only descriptor, EBADF), so nothing can ever be in flight.
-/// Observed before the fix: with `timeout: None` such a wait never returned. Now a
-/// `wait(1, Some(100 ms))` answers EINVAL, or (overlapping a submission still inside
-/// `io_submit`) waits out its timeout in 1 ms slices: each must end within its timeout plus
-/// scheduling slack, and none may hand out a completion.
+/// Observed before the fix: with `timeout: None` such a wait never returned; that liveness
+/// defect is what `review_shared_reaper_wait_forever_on_a_refused_request` (below) guards. This
+/// one guards what a bounded wait may do in the same race: answer EINVAL, or (overlapping a
+/// submission still inside `io_submit`) wait out its timeout, and never hand out a completion
+/// for a request that was refused. (Before the fix a bounded wait also just timed out, so this
+/// test alone does not tell the fix from the defect.)
 fn review_shared_reaper_waits_for_a_refused_request() {
     let wpath = std::env::temp_dir().join(format!("atk-scope-phantom-{}", std::process::id()));
     let wonly = File::create(&wpath).unwrap();

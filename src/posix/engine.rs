@@ -73,8 +73,6 @@ pub(super) fn classify(cb: &Aiocb<'_>) -> Result<(Kind, bool), Errno> {
 /// anonymous-inode descriptors (signalfd, timerfd, epoll, ...), which all refuse an 8-byte write.
 const ANON_INODE_FS_MAGIC: u32 = 0x0904_1934;
 
-/// `EINVAL` unless `fd` is an anonymous-inode descriptor such as an eventfd (see
-/// [`Notify::Eventfd`]).
 /// A request not yet finished: queued, waiting for readiness, or in the kernel.
 fn pending(state: State) -> bool {
     matches!(
@@ -83,13 +81,24 @@ fn pending(state: State) -> bool {
     )
 }
 
-/// The file `fd` names, as `(st_dev, st_ino)`; `None` if `fstat` fails (then only the
-/// descriptor number ties requests to it).
+/// The file `fd` names, as `(st_dev, st_ino)`, for a regular file or a block device: what an
+/// fsync flushes, and what `O_DIRECT` writes reach. `None` for anything else (then only the
+/// descriptor number ties an fsync to earlier requests): a pipe's two ends share one inode, and
+/// every eventfd, timerfd and epoll descriptor shares the anonymous inode, but an fsync of any
+/// of those fails at once (`EINVAL`), and must not wait behind an unrelated read that may never
+/// end. Also `None` if `fstat` fails.
 fn file_of(fd: BorrowedFd<'_>) -> Option<(u64, u64)> {
     let st = rustix::fs::fstat(fd).ok()?;
-    Some((st.st_dev as u64, st.st_ino as u64))
+    let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
+    matches!(
+        kind,
+        rustix::fs::FileType::RegularFile | rustix::fs::FileType::BlockDevice
+    )
+    .then_some((st.st_dev as u64, st.st_ino as u64))
 }
 
+/// `EINVAL` unless `fd` is an anonymous-inode descriptor such as an eventfd (see
+/// [`Notify::Eventfd`]).
 fn check_eventfd(fd: BorrowedFd<'_>) -> Result<(), Errno> {
     let fs = rustix::fs::fstatfs(fd)?;
     // f_type is a signed or unsigned word depending on the architecture; the magic is 32 bits.

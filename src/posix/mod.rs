@@ -33,9 +33,11 @@
 //!   so a read on it waits for that, as any poll-based event loop does (`read` would return 0).
 //! - `aio_fsync` needs a descriptor open for writing (`EBADF` otherwise, as glibc says). It
 //!   covers every request queued before it on the same file, through any descriptor (the same
-//!   number, a `dup`, another `open` of the file: compared by device and inode), and the
-//!   kernel's fsync does not wait for `O_DIRECT` writes in flight: the layer holds the fsync
-//!   (in progress) until those requests have completed, then hands it to the kernel. The
+//!   number, a `dup`, another `open` of the file: for regular files and block devices, compared
+//!   by device and inode; for anything else, whose fsync fails with `EINVAL` anyway, by number
+//!   only), and the kernel's fsync does not wait for `O_DIRECT` writes in flight: the layer
+//!   holds the fsync (in progress) until those requests have completed, then hands it to the
+//!   kernel. The
 //!   descriptor must name the same file until the fsync completes (as for every request: it
 //!   is borrowed for the layer's life).
 //! - `aio_reqprio` above [`AIO_PRIO_DELTA_MAX`] is `EINVAL`.

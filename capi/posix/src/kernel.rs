@@ -21,8 +21,8 @@
 //! - Zero-byte requests and requests on listening sockets never wait.
 //! - `aio_fsync` is a barrier, as POSIX asks ("I/O operations ... queued at the time of the
 //!   call"): it reaches the kernel once every request queued before it on the file has
-//!   completed, through any descriptor (the same number, a `dup`, another `open`: device and
-//!   inode compared, see `file_of`).
+//!   completed, through any descriptor (the same number, a `dup`, another `open`: for regular
+//!   files and block devices, device and inode compared, see `file_of`).
 //!
 //! What `aio_cancel` can cancel: requests the library holds (queued behind others) and requests
 //! waiting for readiness (their POLL is cancelled; no data has moved). A request the kernel is
@@ -444,14 +444,25 @@ impl Engine {
     }
 }
 
-/// The file `fd` names, as `(st_dev, st_ino)`; `None` if `fstat` fails (then only the
-/// descriptor number ties requests to it).
+/// The file `fd` names, as `(st_dev, st_ino)`, for a regular file or a block device: what an
+/// fsync flushes, and what `O_DIRECT` writes reach. `None` for anything else (then only the
+/// descriptor number ties an fsync to earlier requests): a pipe's two ends share one inode, and
+/// every eventfd, timerfd and epoll descriptor shares the anonymous inode, but an fsync of any
+/// of those fails at once (`EINVAL`), and must not wait behind an unrelated read that may never
+/// end. Also `None` if `fstat` fails. (rustix's `fstat` is the 64-bit one everywhere: the C
+/// library's 32-bit `fstat` fails with `EOVERFLOW` on files of 2 GiB and more on i686.)
 pub fn file_of(fd: c_int) -> Option<(u64, u64)> {
-    // SAFETY: an all-zero `stat` is valid, and fstat only writes it.
-    let mut st: libc::stat = unsafe { core::mem::zeroed() };
-    // SAFETY: `st` is writable; an invalid descriptor is an error, not undefined behaviour.
-    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+    if fd < 0 {
         return None;
     }
-    Some((st.st_dev as u64, st.st_ino as u64))
+    // SAFETY: only for the fstat below; a number the program has closed meanwhile gives EBADF
+    // (or another file's identity, which can only make an fsync wait longer, never not wait).
+    let fd = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
+    let st = rustix::fs::fstat(fd).ok()?;
+    let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
+    matches!(
+        kind,
+        rustix::fs::FileType::RegularFile | rustix::fs::FileType::BlockDevice
+    )
+    .then_some((st.st_dev as u64, st.st_ino as u64))
 }
