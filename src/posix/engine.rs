@@ -29,19 +29,30 @@ use super::{
 };
 use crate::request::{Buffer, IoPriority, IoPriorityClass, Request, RwFlags};
 
-/// What a request on this descriptor needs: its [`Kind`], and whether it is "immediate" (see
-/// the module docs). Refuses what could only fail or wait for ever: `EISDIR` for a read or
-/// write on a directory; `EBADF` for a read on a descriptor not open for reading, a write (or a
-/// sync, as glibc's aio_fsync says) on one not open for writing.
-pub(super) fn classify(cb: &Aiocb<'_>) -> Result<(Kind, bool), Errno> {
+/// The file a regular file's or block device's descriptor names, `(st_dev, st_ino)`: what an
+/// fsync flushes and `O_DIRECT` writes reach, so an `aio_fsync` waits for the earlier requests
+/// on it through any descriptor. `None` for anything else (then only the descriptor number ties
+/// an fsync to earlier requests): a pipe's two ends share one inode, and every eventfd, timerfd
+/// and epoll descriptor shares the anonymous inode, but an fsync of those fails at once
+/// (`EINVAL`), and must not wait behind an unrelated read that may never end.
+pub(super) type FileId = Option<(u64, u64)>;
+
+/// What a request on this descriptor needs: its [`Kind`], whether it is "immediate" (see the
+/// module docs) and its [`FileId`], all from one `fstat`. Refuses what could only fail or wait
+/// for ever: `EISDIR` for a read or write on a directory; `EBADF` for a read on a descriptor not
+/// open for reading, a write (or a sync, as glibc's aio_fsync says) on one not open for writing.
+pub(super) fn classify(cb: &Aiocb<'_>) -> Result<(Kind, bool, FileId), Errno> {
     use rustix::fs::{FileType, OFlags};
-    let kind = FileType::from_raw_mode(rustix::fs::fstat(cb.fd)?.st_mode);
+    let st = rustix::fs::fstat(cb.fd)?;
+    let kind = FileType::from_raw_mode(st.st_mode);
+    let file = matches!(kind, FileType::RegularFile | FileType::BlockDevice)
+        .then_some((st.st_dev as u64, st.st_ino as u64));
     let mode = rustix::fs::fcntl_getfl(cb.fd)? & OFlags::RWMODE;
     let readable = mode == OFlags::RDONLY || mode == OFlags::RDWR;
     let writable = mode == OFlags::WRONLY || mode == OFlags::RDWR;
     match cb.op {
         Op::Fsync(_) if !writable => return Err(Errno::BADF),
-        Op::Fsync(_) => return Ok((Kind::File, false)),
+        Op::Fsync(_) => return Ok((Kind::File, false, file)),
         _ if kind == FileType::Directory => return Err(Errno::ISDIR),
         Op::Read if !readable => return Err(Errno::BADF),
         Op::Write if !writable => return Err(Errno::BADF),
@@ -49,8 +60,8 @@ pub(super) fn classify(cb: &Aiocb<'_>) -> Result<(Kind, bool), Errno> {
     }
     let empty = cb.buffer.is_empty();
     Ok(match kind {
-        FileType::RegularFile | FileType::BlockDevice => (Kind::File, false),
-        FileType::Fifo => (Kind::Pipe, empty),
+        FileType::RegularFile | FileType::BlockDevice => (Kind::File, false, file),
+        FileType::Fifo => (Kind::Pipe, empty, None),
         FileType::Socket => {
             use rustix::net::{sockopt, SocketType};
             let listening = sockopt::socket_acceptconn(cb.fd).unwrap_or(false);
@@ -63,9 +74,9 @@ pub(super) fn classify(cb: &Aiocb<'_>) -> Result<(Kind, bool), Errno> {
             } else {
                 Kind::ByteSocket
             };
-            (kind, empty || listening)
+            (kind, empty || listening, None)
         }
-        _ => (Kind::Other, empty),
+        _ => (Kind::Other, empty, None),
     })
 }
 
@@ -79,22 +90,6 @@ fn pending(state: State) -> bool {
         state,
         State::Queued | State::Polling(_) | State::InKernel(_)
     )
-}
-
-/// The file `fd` names, as `(st_dev, st_ino)`, for a regular file or a block device: what an
-/// fsync flushes, and what `O_DIRECT` writes reach. `None` for anything else (then only the
-/// descriptor number ties an fsync to earlier requests): a pipe's two ends share one inode, and
-/// every eventfd, timerfd and epoll descriptor shares the anonymous inode, but an fsync of any
-/// of those fails at once (`EINVAL`), and must not wait behind an unrelated read that may never
-/// end. Also `None` if `fstat` fails.
-fn file_of(fd: BorrowedFd<'_>) -> Option<(u64, u64)> {
-    let st = rustix::fs::fstat(fd).ok()?;
-    let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
-    matches!(
-        kind,
-        rustix::fs::FileType::RegularFile | rustix::fs::FileType::BlockDevice
-    )
-    .then_some((st.st_dev as u64, st.st_ino as u64))
 }
 
 /// `EINVAL` unless `fd` is an anonymous-inode descriptor such as an eventfd (see
@@ -287,7 +282,7 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
         if cb.reqprio > AIO_PRIO_DELTA_MAX {
             return refuse(Errno::INVAL, cb);
         }
-        let (kind, immediate) = match classify(&cb) {
+        let (kind, immediate, file) = match classify(&cb) {
             Ok(k) => k,
             Err(e) => return refuse(e, cb),
         };
@@ -310,19 +305,7 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
             slot.ready = false;
             slot.seq = seq;
             slot.state = State::Queued;
-            slot.file = None;
-            if is_fsync {
-                // POSIX: the fsync covers the requests queued before it on the *file*, through
-                // whatever descriptor (a `dup`, a second `open`). One `fstat` per pending
-                // request, made only here: fsyncs are rare and cost a disk flush anyway.
-                slot.file = file_of(cb.fd);
-                for o in inner.slots.iter_mut() {
-                    if o.file.is_none() && o.seq < seq && pending(o.state) {
-                        o.file = o.cb.as_ref().and_then(|c| file_of(c.fd));
-                    }
-                }
-            }
-            let slot = &mut inner.slots[index];
+            slot.file = file;
             slot.cb = Some(cb);
             self.id(index, slot.generation)
         };
@@ -501,11 +484,10 @@ impl<'a, 'scope, 'env, const N: usize> Aio<'a, 'scope, 'env, N> {
                     continue;
                 }
                 if !s.stream() {
-                    // An aio_fsync covers every request queued on its descriptor before it
-                    // (POSIX), and the kernel's IOCB_CMD_FSYNC does not wait for O_DIRECT
-                    // writes in flight: it waits here until those have completed.
-                    // The same file: the same descriptor number, or the same (device, inode)
-                    // (recorded when the fsync was queued).
+                    // An aio_fsync covers every request queued before it on its file (POSIX),
+                    // and the kernel's IOCB_CMD_FSYNC does not wait for O_DIRECT writes in
+                    // flight: it waits here until those have completed. The same file: the same
+                    // descriptor number, or the same FileId.
                     let fd = s.cb.as_ref().map(|c| c.fd.as_raw_fd());
                     let barrier = matches!(s.cb.as_ref().map(|c| c.op), Some(Op::Fsync(_)))
                         && inner.slots.iter().any(|o| {

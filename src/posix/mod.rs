@@ -329,10 +329,8 @@ struct Slot<'scope> {
     generation: u32,
     /// Submission order, for stream fairness.
     seq: u64,
-    /// The file the descriptor names, `(st_dev, st_ino)`: filled when an `aio_fsync` is queued,
-    /// for it and for every request still pending before it, so that the fsync also waits for
-    /// requests made through another descriptor of the same file (see `Engine::enqueue`).
-    file: Option<(u64, u64)>,
+    /// The file the descriptor named when the request was queued (see `engine::FileId`).
+    file: engine::FileId,
 }
 
 impl Slot<'_> {

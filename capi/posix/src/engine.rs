@@ -120,10 +120,8 @@ pub struct Slot {
     /// A cancelled POLL whose completion is still to come: the slot stays taken until then.
     pub orphan: bool,
     pub seq: u64,
-    /// The file `fd` names, `(st_dev, st_ino)`, recorded when an fsync is queued, for it and
-    /// for every request live before it: the fsync also waits for requests made through
-    /// another descriptor of the file (`kernel::may_start`).
-    pub file: Option<(u64, u64)>,
+    /// The file `fd` named when the request was queued (see `kernel::FileId`).
+    pub file: crate::kernel::FileId,
     pub notify: Notify,
     /// The `lio_listio` list this request counts toward, or `NONE`.
     pub list: u32,

@@ -22,7 +22,7 @@
 //! - `aio_fsync` is a barrier, as POSIX asks ("I/O operations ... queued at the time of the
 //!   call"): it reaches the kernel once every request queued before it on the file has
 //!   completed, through any descriptor (the same number, a `dup`, another `open`: for regular
-//!   files and block devices, device and inode compared, see `file_of`).
+//!   files and block devices, device and inode compared, see `FileId`).
 //!
 //! What `aio_cancel` can cancel: requests the library holds (queued behind others) and requests
 //! waiting for readiness (their POLL is cancelled; no data has moved). A request the kernel is
@@ -98,30 +98,44 @@ pub fn private_dup(fd: c_int) -> Result<c_int, Errno> {
     }
 }
 
-/// What a request on `fd` needs: its [`Kind`], and whether it is immediate (never waits).
+/// The file a regular file's or block device's descriptor names, `(st_dev, st_ino)`: what an
+/// fsync flushes and `O_DIRECT` writes reach, so an fsync waits for the earlier requests on it
+/// through any descriptor (`may_start`). `None` for anything else (then only the descriptor
+/// number ties an fsync to earlier requests): a pipe's two ends share one inode, and every
+/// eventfd, timerfd and epoll descriptor shares the anonymous inode, but an fsync of those
+/// fails at once (`EINVAL`), and must not wait behind an unrelated read that may never end.
+pub type FileId = Option<(u64, u64)>;
+
+/// What a request on `fd` needs: its [`Kind`], whether it is immediate (never waits), and its
+/// [`FileId`], all from one `fstat`.
 /// Refuses what could only fail or wait for ever: `EBADF` for a descriptor that is not open (or
 /// a stream not open for the direction, or a sync on a descriptor not open for writing, as
 /// glibc's `aio_fsync` says), `EISDIR` for a read or write on a directory. Regular files cost
 /// one `fstat`: the kernel checks their access mode itself.
-pub fn classify(fd: c_int, op: Op, nbytes: usize) -> Result<(Kind, bool), Errno> {
+pub fn classify(fd: c_int, op: Op, nbytes: usize) -> Result<(Kind, bool, FileId), Errno> {
     use rustix::fs::{FileType, OFlags};
     if fd < 0 {
         return Err(Errno::BADF);
     }
     // SAFETY: fd is not -1; the descriptor is only inspected, and is the caller's to keep open.
     let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-    let kind = FileType::from_raw_mode(rustix::fs::fstat(fd)?.st_mode);
+    // rustix's fstat is the 64-bit one everywhere (the C library's 32-bit fstat fails with
+    // EOVERFLOW on files of 2 GiB and more on i686).
+    let st = rustix::fs::fstat(fd)?;
+    let kind = FileType::from_raw_mode(st.st_mode);
+    let file = matches!(kind, FileType::RegularFile | FileType::BlockDevice)
+        .then_some((st.st_dev as u64, st.st_ino as u64));
     let mode = || rustix::fs::fcntl_getfl(fd).map(|f| f & OFlags::RWMODE);
     let readable = |m: OFlags| m == OFlags::RDONLY || m == OFlags::RDWR;
     let writable = |m: OFlags| m == OFlags::WRONLY || m == OFlags::RDWR;
     match op {
         Op::Fsync | Op::Fdsync if !writable(mode()?) => return Err(Errno::BADF),
-        Op::Fsync | Op::Fdsync => return Ok((Kind::File, false)),
+        Op::Fsync | Op::Fdsync => return Ok((Kind::File, false, file)),
         _ if kind == FileType::Directory => return Err(Errno::ISDIR),
         _ => {}
     }
-    if matches!(kind, FileType::RegularFile | FileType::BlockDevice) {
-        return Ok((Kind::File, false));
+    if file.is_some() {
+        return Ok((Kind::File, false, file));
     }
     let m = mode()?;
     if (op == Op::Read && !readable(m)) || (op == Op::Write && !writable(m)) {
@@ -129,7 +143,7 @@ pub fn classify(fd: c_int, op: Op, nbytes: usize) -> Result<(Kind, bool), Errno>
     }
     let empty = nbytes == 0;
     Ok(match kind {
-        FileType::Fifo => (Kind::Pipe, empty),
+        FileType::Fifo => (Kind::Pipe, empty, None),
         FileType::Socket => {
             use rustix::net::{sockopt, SocketType};
             let listening = sockopt::socket_acceptconn(fd).unwrap_or(false);
@@ -142,9 +156,9 @@ pub fn classify(fd: c_int, op: Op, nbytes: usize) -> Result<(Kind, bool), Errno>
             } else {
                 Kind::ByteSocket
             };
-            (kind, empty || listening)
+            (kind, empty || listening, None)
         }
-        _ => (Kind::Other, empty),
+        _ => (Kind::Other, empty, None),
     })
 }
 
@@ -442,27 +456,4 @@ impl Engine {
             AIO_ALLDONE
         }
     }
-}
-
-/// The file `fd` names, as `(st_dev, st_ino)`, for a regular file or a block device: what an
-/// fsync flushes, and what `O_DIRECT` writes reach. `None` for anything else (then only the
-/// descriptor number ties an fsync to earlier requests): a pipe's two ends share one inode, and
-/// every eventfd, timerfd and epoll descriptor shares the anonymous inode, but an fsync of any
-/// of those fails at once (`EINVAL`), and must not wait behind an unrelated read that may never
-/// end. Also `None` if `fstat` fails. (rustix's `fstat` is the 64-bit one everywhere: the C
-/// library's 32-bit `fstat` fails with `EOVERFLOW` on files of 2 GiB and more on i686.)
-pub fn file_of(fd: c_int) -> Option<(u64, u64)> {
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: only for the fstat below; a number the program has closed meanwhile gives EBADF
-    // (or another file's identity, which can only make an fsync wait longer, never not wait).
-    let fd = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
-    let st = rustix::fs::fstat(fd).ok()?;
-    let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
-    matches!(
-        kind,
-        rustix::fs::FileType::RegularFile | rustix::fs::FileType::BlockDevice
-    )
-    .then_some((st.st_dev as u64, st.st_ino as u64))
 }

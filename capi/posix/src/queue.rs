@@ -220,7 +220,7 @@ pub unsafe fn enqueue(
         Ok(n) => n,
         Err(e) => return refuse(e),
     };
-    let (kind, immediate) = match classify(fd, op, nbytes) {
+    let (kind, immediate, file) = match classify(fd, op, nbytes) {
         Ok(k) => k,
         Err(e) => return refuse(e.raw_os_error()),
     };
@@ -284,26 +284,12 @@ pub unsafe fn enqueue(
         s.reqprio = reqprio;
         s.kind = kind;
         s.immediate = immediate;
+        s.file = file;
         s.nowait = kind != Kind::File;
         s.notify = notify;
         s.list = list;
         s.generation
     };
-    if matches!(op, Op::Fsync | Op::Fdsync) && e.mode == Mode::Async {
-        // POSIX: the fsync covers the requests queued before it on the *file*, through any
-        // descriptor. One fstat per live request, here only: fsyncs are rare and cost a flush.
-        e.slots[i].file = crate::kernel::file_of(fd);
-        let mut j = e.live_head;
-        while j != NONE && j as usize != i {
-            let o = &e.slots[j as usize];
-            let next = o.next;
-            if o.file.is_none() {
-                let fd = if o.kfd >= 0 { o.kfd } else { o.fd };
-                e.slots[j as usize].file = crate::kernel::file_of(fd);
-            }
-            j = next;
-        }
-    }
     if list != NONE {
         e.lists[list as usize].remaining += 1;
     }
