@@ -278,10 +278,6 @@ fn sigset_full_leaves_out_32_to_34_only() {
 
 const CHILD: &str = "LINUX_AIO_ATK_CHILD";
 
-/// Why the emulation could not run the last child (its filter is x86_64's, say): the test is
-/// then counted as skipped.
-static SKIP: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
-
 fn in_child(name: &str, config: &str) -> bool {
     if std::env::var(CHILD).as_deref() == Ok(name) {
         if let Err(why) = faults::active() {
@@ -293,7 +289,7 @@ fn in_child(name: &str, config: &str) -> bool {
     let lib = match faults::library(faults::SOURCE) {
         Ok(lib) => lib,
         Err(why) => {
-            *SKIP.lock().unwrap() = Some(why);
+            runner::note_skip(why);
             return false;
         }
     };
@@ -305,7 +301,7 @@ fn in_child(name: &str, config: &str) -> bool {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     if let Some(why) = stdout.lines().find_map(|l| l.strip_prefix("SKIP: ")) {
-        *SKIP.lock().unwrap() = Some(why.to_string());
+        runner::note_skip(why.to_string());
         return false;
     }
     assert!(
@@ -499,7 +495,7 @@ fn review_shared_in_flight_zero_while_a_returned_submit_is_in_flight() {
     if first_user_data != [1] {
         // A's read was not interrupted inside io_submit (a kernel where a pipe read does not
         // block there): the situation under test never arose.
-        *SKIP.lock().unwrap() = Some(format!(
+        runner::note_skip(format!(
             "the first wait gave {first_user_data:?}, not A's interrupted read alone"
         ));
         return;
@@ -522,7 +518,7 @@ fn chunks_against_a_full_ring() {
     let mut ctx = Context::new(40).unwrap();
     let nr = ctx.ring_slots().unwrap_or(0) as usize;
     if nr >= TOTAL {
-        *SKIP.lock().unwrap() = Some(format!(
+        runner::note_skip(format!(
             "the kernel's ring for capacity 40 has {nr} slots (it rounds up to whole pages, and scales with the possible CPUs): the batch cannot fill it"
         ));
         return;
@@ -588,14 +584,7 @@ fn main() {
                     Err(e) => {
                         runner::skipped(format!("kernel AIO unavailable: io_setup gives {e}"))
                     }
-                    Ok(_) => {
-                        *SKIP.lock().unwrap() = None; // nothing left by an earlier test that panicked
-                        $f();
-                        match SKIP.lock().unwrap().take() {
-                            Some(why) => runner::skipped(why),
-                            None => runner::Passed,
-                        }
-                    }
+                    Ok(_) => runner::noting_skips($f),
                 }) as fn() -> runner::Outcome,
             )
         };

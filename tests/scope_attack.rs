@@ -142,14 +142,10 @@ fn child_big_scope() {
         Ok(mode) if mode == "setxid" => setxid_body(),
         Ok(mode) => big_scope_child(&mode),
         Err(_) => {
-            *SKIP.lock().unwrap() =
-                Some("the stack and setxid tests' child process: runs only from them".into())
+            runner::note_skip("the stack and setxid tests' child process: runs only from them")
         }
     }
 }
-
-/// Why the last test could not run (no O_DIRECT here, say): it is then counted as skipped.
-static SKIP: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 
 /// Found by the review, fixed: `Scope::submit_prepared` builds `[MaybeUninit<*mut iocb>; N]` in its (inlined)
 /// frame, 8 * N bytes on the caller's stack even when the slots were lent from the heap with
@@ -466,7 +462,7 @@ fn panic_with_direct_read_in_flight_drains_first() {
     {
         Ok(f) => f,
         Err(e) => {
-            *SKIP.lock().unwrap() = Some(format!("O_DIRECT: {e}"));
+            runner::note_skip(format!("O_DIRECT: {e}"));
             return;
         }
     };
@@ -1060,14 +1056,7 @@ fn main() {
                     Err(e) => {
                         runner::skipped(format!("kernel AIO unavailable: io_setup gives {e}"))
                     }
-                    Ok(_) => {
-                        *SKIP.lock().unwrap() = None; // nothing left by an earlier test that panicked
-                        $f();
-                        match SKIP.lock().unwrap().take() {
-                            Some(why) => runner::skipped(why),
-                            None => runner::Passed,
-                        }
-                    }
+                    Ok(_) => runner::noting_skips($f),
                 }) as fn() -> runner::Outcome,
             )
         };

@@ -33,6 +33,25 @@ pub fn skipped(reason: impl Into<String>) -> Outcome {
 
 pub type Test = (&'static str, fn() -> Outcome);
 
+/// Why the running `fn()` test skipped itself ([`note_skip`]), for [`noting_skips`].
+static SKIP_NOTE: Mutex<Option<String>> = Mutex::new(None);
+
+/// Marks the `fn()` test that [`noting_skips`] runs as skipped, with its reason.
+pub fn note_skip(why: impl Into<String>) {
+    *SKIP_NOTE.lock().unwrap() = Some(why.into());
+}
+
+/// Runs a test written as a plain `fn()` (it fails by panicking): skipped if it called
+/// [`note_skip`], passed otherwise. A note left by an earlier test that panicked is dropped.
+pub fn noting_skips(f: fn()) -> Outcome {
+    SKIP_NOTE.lock().unwrap().take();
+    f();
+    match SKIP_NOTE.lock().unwrap().take() {
+        Some(why) => Outcome::Skipped(why),
+        None => Passed,
+    }
+}
+
 /// Runs `tests` in order and exits with the summary.
 pub fn run(suite: &'static str, tests: &[Test]) -> ! {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
